@@ -12,7 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
   --only-binary=:all: --platform any --implementation py --python-version 3.9 \
   -r "$here/requirements.txt"
 "$py" -m pip install -q --disable-pip-version-check --no-compile --target "$tmp/lib" \
-  --no-deps -r "$here/requirements-splunksdk.txt"
+  --no-deps --use-pep517 -r "$here/requirements-splunksdk.txt"
 # Wheels' console scripts and metadata folders are not needed inside Splunk.
 rm -rf "$tmp/lib/bin"
 find "$tmp/lib" -name '__pycache__' -type d -prune -exec rm -rf {} +

@@ -105,6 +105,7 @@ class LookupRunner:
 
     def run(self, text_in):
         """CSV text in -> CSV text out."""
+        csv.field_size_limit(2 ** 31 - 1)  # a 2 MB value is a row, not a crash
         reader = csv.reader(io.StringIO(text_in, newline=""))
         try:
             header = next(reader)
@@ -120,7 +121,8 @@ class LookupRunner:
             query = row[q] if q < len(row) else ""
             if query and query not in indicators:
                 indicators[query] = classify(query, LOOKUP_KINDS[self.kind], self.policy)
-        resolutions = self.enricher.resolve(list(indicators.values()))
+        sendable = {(i.kind, i.value): i for i in indicators.values() if i.status == "ok"}
+        resolutions = self.enricher.resolve(list(sendable.values()))
         out = io.StringIO(newline="")
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(header)
@@ -174,7 +176,6 @@ def main(argv, stdin=None, stdout=None, environ=None):
     """Entry point of bin/vt_lookup.py: `vt_lookup.py domain|ip|hash [--cached]`."""
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
-    csv.field_size_limit(2 ** 31 - 1)  # a 2 MB value is a row, not a crash
     kind = argv[0] if argv else ""
     live = "--cached" not in argv
     text_in = decode_input(stdin.read())

@@ -1,0 +1,143 @@
+"""The lookup runner's CSV contract, with a stand-in enricher (no network, no store)."""
+import csv
+import io
+
+from vtpivot_app import lookup_runner
+from vtpivot_app.enrichment import Resolution
+from vtpivot_app.indicators import IndicatorPolicy
+
+HEADER = ["query", "vt_id", "vt_status", "vt_error", "vt_cache", "vt_link", "malicious",
+          "tags", "resolutions", "creation_date", "age_days", "registrar", "categories"]
+DOMAIN_RECORD = {
+    "kind": "domain", "id": "evil.test",
+    "fields": {"malicious": 5, "suspicious": 1, "harmless": 0, "undetected": 60,
+               "reputation": -12, "tags": ["phishing", "new"], "last_analysis_date": 1700000000,
+               "creation_date": 1700000000 - 30 * 86400, "registrar": "Registrar, Inc.",
+               "categories": ["phishing"], "cert_issuer": "Let's Encrypt (R11)",
+               "a_records": ["192.0.2.7"]},
+    "relationships": {"resolutions": [{"id": "192.0.2.5", "kind": "ip"},
+                                      {"id": "192.0.2.6", "kind": "ip"}]},
+}
+
+
+class FakeEnricher:
+    def __init__(self, answers):
+        self.answers = answers
+        self.calls = []
+
+    def resolve(self, indicators):
+        self.calls.append([(i.kind, i.value) for i in indicators])
+        return {(i.kind, i.value): self.answers.get(i.value, Resolution(status="not_found",
+                                                                        cache="miss"))
+                for i in indicators if i.status == "ok"}
+
+
+def run(rows, answers=None, header=HEADER, kind="domain"):
+    enricher = FakeEnricher(answers or {})
+    runner = lookup_runner.LookupRunner(kind, enricher,
+                                        IndicatorPolicy(allow_documentation=True),
+                                        clock=lambda: 1700000000)
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(row)
+    out = runner.run(buf.getvalue())
+    return list(csv.DictReader(io.StringIO(out, newline=""))), enricher
+
+
+def blank(query):
+    return [query] + [""] * (len(HEADER) - 1)
+
+
+def test_multivalue_rows_and_scalars_on_the_first_row_only():
+    rows, _ = run([blank("EVIL[.]test")], {"evil.test": Resolution("ok", "hit", DOMAIN_RECORD)})
+    assert len(rows) == 3  # 3 resolutions (2 from VT + 1 current A record)
+    assert all(r["query"] == "EVIL[.]test" for r in rows)  # echoed byte for byte
+    first = rows[0]
+    assert (first["vt_id"], first["vt_status"], first["vt_cache"]) == ("evil.test", "ok", "hit")
+    assert first["malicious"] == "5" and first["age_days"] == "30"
+    assert first["vt_link"] == "https://www.virustotal.com/gui/domain/evil.test"
+    assert [r["resolutions"] for r in rows] == ["192.0.2.5", "192.0.2.6", "192.0.2.7"]
+    assert [r["tags"] for r in rows] == ["phishing", "new", ""]
+    for extra in rows[1:]:
+        assert extra["vt_status"] == extra["malicious"] == extra["registrar"] == ""
+
+
+def test_duplicates_resolved_once_and_order_kept():
+    answers = {"evil.test": Resolution("ok", "hit", dict(DOMAIN_RECORD, relationships={},
+                                                         fields={"tags": []}))}
+    rows, enricher = run([blank("evil.test"), blank("b.test"), blank("EVIL.TEST"),
+                          blank("evil.test")], answers)
+    assert len(enricher.calls) == 1
+    assert sorted(enricher.calls[0]) == [("domain", "b.test"), ("domain", "evil.test")]
+    assert [r["query"] for r in rows] == ["evil.test", "b.test", "EVIL.TEST", "evil.test"]
+    assert [r["vt_status"] for r in rows] == ["ok", "not_found", "ok", "ok"]
+
+
+def test_empty_query_rows_pass_through_untouched():
+    row = ["", "keep", "these", "values"] + [""] * (len(HEADER) - 4)
+    rows, enricher = run([row])
+    assert list(rows[0].values()) == row
+    assert enricher.calls == [[]]
+
+
+def test_invalid_and_skipped_rows_say_why_without_a_call():
+    rows, enricher = run([blank("not a domain!"), blank("10.0.0.1"), blank("host.internal"),
+                          blank("192.168.1.1")])
+    assert enricher.calls == [[]]
+    assert [r["vt_status"] for r in rows] == ["invalid", "invalid", "skipped", "invalid"]
+    assert rows[0]["vt_error"].startswith("[VTP-E040]")
+    assert "vt_ip" in rows[1]["vt_error"]  # an IP given to vt_domain
+    assert rows[2]["vt_error"].startswith("[VTP-E041]")
+
+
+def test_hostile_values_are_echoed_exactly():
+    hostile = ['a "quoted", value', "line\nbreak", "x" * (2 * 1024 * 1024), "=cmd|' /C calc'!A0",
+               "<img src=x onerror=alert(1)>"]
+    rows, _ = run([blank(v) for v in hostile])
+    assert [r["query"] for r in rows] == hostile
+    assert all(r["vt_status"] == "invalid" for r in rows)
+    assert "too long" in rows[2]["vt_error"]
+
+
+def test_bytes_level_round_trip_of_invalid_utf8_and_nul():
+    raw = b"query,vt_status\n\xff\xfebad.test,\nnul\x00.test,\n\xef\xbb\xbfok,\n"
+    text = lookup_runner.decode_input(raw)
+    enricher = FakeEnricher({})
+    out = lookup_runner.LookupRunner("domain", enricher, IndicatorPolicy()).run(text)
+    encoded = lookup_runner.encode_output(out)
+    lines = encoded.split(b"\n")
+    assert lines[1].startswith(b"\xff\xfebad.test,invalid")
+    assert lines[2].startswith(b"nul\x00.test,invalid")
+    assert lines[3].startswith(b"\xef\xbb\xbfok,")
+
+
+def test_missing_query_column_is_a_clear_error():
+    import pytest
+
+    from vtpivot_app.errors import VTPivotError
+
+    with pytest.raises(VTPivotError, match=r"\[VTP-E060\].*query"):
+        run([["x"]], header=["domain"])
+
+
+def test_error_rows_fill_every_nonempty_row():
+    text = "query,vt_status,vt_error\na.test,,\n,,\n"
+    out = lookup_runner.error_rows(text, "[VTP-E001] no key")
+    assert out.splitlines() == ["query,vt_status,vt_error", "a.test,error,[VTP-E001] no key",
+                                ",,"]
+
+
+def test_hash_lookup_fields():
+    record = {"kind": "file", "id": "e" * 64,
+              "fields": {"md5": "d" * 32, "sha1": "c" * 40, "sha256": "e" * 64, "size": 1234,
+                         "names": ["a.exe", "b.exe"], "tags": ["peexe"],
+                         "popular_threat_label": "trojan.x/y", "malicious": 40}}
+    header = ["query", "vt_id", "vt_status", "md5", "sha256", "size", "names",
+              "popular_threat_label", "malicious"]
+    rows, _ = run([["D" * 32] + [""] * 8], {"d" * 32: Resolution("ok", "miss", record)},
+                  header=header, kind="hash")
+    assert rows[0]["vt_id"] == "e" * 64 and rows[0]["sha256"] == "e" * 64
+    assert rows[0]["size"] == "1234" and rows[0]["malicious"] == "40"
+    assert [r["names"] for r in rows] == ["a.exe", "b.exe"]
