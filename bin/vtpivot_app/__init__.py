@@ -1,0 +1,1 @@
+"""vtpivot: the importable package behind the app's lookups and search commands."""
