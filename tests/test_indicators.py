@@ -639,3 +639,12 @@ def test_private_addresses_in_any_wrapping_are_never_ok(address, port, form, kin
            "exploded": address.exploded}[form]
     result = classify(raw, kind, DOCS if docs else DEFAULT_POLICY)
     assert result.status != "ok", (raw, result)
+
+
+def test_benchmarking_range_is_test_only_space_like_documentation():
+    # The synthetic benchmark datasets use 198.18.0.0/15 addresses against a loopback server.
+    loopback = IndicatorPolicy.for_api_url("http://127.0.0.1:8080/api/v3")
+    public = IndicatorPolicy.for_api_url("https://www.virustotal.com/api/v3")
+    assert classify("198.18.3.4", "ip", loopback).status == "ok"
+    skipped = classify("198.18.3.4", "ip", public)
+    assert skipped.status == "skipped" and "benchmarking" in skipped.reason

@@ -42,6 +42,7 @@ _GUI_PATHS = {"domain": "domain", "ip": "ip-address", "hash": "file"}
 _WRONG_KIND = {"domain": "a domain name: use vt_domain", "ip": "an IP address: use vt_ip",
                "hash": "a file hash: use vt_hash"}
 _NOT_A_HASH = "not an md5, sha1 or sha256 hash"
+POPULAR_REASON = "popular domain (skip list)"
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ _IPV4_SPECIAL = (
     ("192.0.2.0/24", "documentation address (192.0.2.0/24)", True),
     ("192.88.99.0/24", "6to4 relay anycast address (192.88.99.0/24)", False),
     ("192.168.0.0/16", "private address (192.168.0.0/16)", False),
-    ("198.18.0.0/15", "benchmarking address (198.18.0.0/15)", False),
+    # Benchmarking (RFC 2544) is test-only space too: allowed with the documentation ranges.
+    ("198.18.0.0/15", "benchmarking address (198.18.0.0/15)", True),
     ("198.51.100.0/24", "documentation address (198.51.100.0/24)", True),
     ("203.0.113.0/24", "documentation address (203.0.113.0/24)", True),
     ("224.0.0.0/4", "multicast address (224.0.0.0/4)", False),
@@ -199,8 +201,11 @@ class IndicatorPolicy:
     kept in `ignored_patterns` as (pattern, reason) for the caller to log.
     """
 
-    def __init__(self, never_send=(), allow_documentation=False):
+    def __init__(self, never_send=(), allow_documentation=False, popular=None):
         self.allow_documentation = bool(allow_documentation)
+        # popular: None, or callable(normalized domain) -> bool (popular_domains.checker):
+        # a domain it accepts is `skipped`, "popular domain (skip list)" (never sent).
+        self.popular = popular
         self._exact = {}
         self._wildcard = {}
         self._networks = []            # (version, first, last, pattern)
@@ -220,7 +225,8 @@ class IndicatorPolicy:
 
     def __repr__(self):
         return (f"IndicatorPolicy(never_send={self.never_send!r}, "
-                f"allow_documentation={self.allow_documentation!r})")
+                f"allow_documentation={self.allow_documentation!r}, "
+                f"popular={self.popular is not None!r})")
 
     def _add(self, text):
         """Index one stripped pattern; the reason it is unusable, or ""."""
@@ -272,10 +278,11 @@ class IndicatorPolicy:
         return cls(never_send, allow_documentation=_is_loopback_url(api_url))
 
     @classmethod
-    def from_files(cls, app_root=_APP_ROOT, extra_patterns=(), allow_documentation=False):
+    def from_files(cls, app_root=_APP_ROOT, extra_patterns=(), allow_documentation=False,
+                   popular=None):
         """Patterns from <app_root>/lookups/vtpivot_never_send.csv plus `extra_patterns`."""
         patterns = read_never_send_file(os.path.join(app_root, NEVER_SEND_FILE))
-        return cls(patterns + list(extra_patterns), allow_documentation)
+        return cls(patterns + list(extra_patterns), allow_documentation, popular)
 
     @classmethod
     def from_settings(cls, settings, app_root=_APP_ROOT):
@@ -285,7 +292,11 @@ class IndicatorPolicy:
         if isinstance(extra, str):
             extra = [p for p in _PATTERN_SPLIT.split(extra) if p]
         api_url = getattr(settings, "api_url", "") or ""
-        return cls.from_files(app_root, list(extra), _is_loopback_url(api_url))
+        popular = None
+        if getattr(settings, "skip_popular_domains", False) is True:
+            from .popular_domains import checker  # only when the skip list is on
+            popular = checker(app_root)
+        return cls.from_files(app_root, list(extra), _is_loopback_url(api_url), popular)
 
 
 def read_never_send_file(path):
@@ -527,6 +538,8 @@ def _classify_domain(raw, name, policy):
     tld = name[name.rfind(".") + 1:]
     if not _TLD.fullmatch(tld):
         return _invalid(raw, f"'{tld}' is not a valid top-level domain")
+    if policy.popular is not None and policy.popular(name):
+        return Indicator(raw, "domain", name, "skipped", POPULAR_REASON, "")
     return Indicator(raw, "domain", name, "ok", "", "")
 
 
