@@ -34,7 +34,8 @@ def read_secret_rest(service, username):
     Raises CredentialError VTP-E003 when splunkd says the caller may not read it."""
     from splunklib.binding import HTTPError
 
-    path = f"storage/passwords/{_stanza_name(username)}"
+    # The REST entity is "<realm>:<user>:"; "credential:..." is only the passwords.conf stanza.
+    path = f"storage/passwords/{REALM}:{username}:"
     try:
         response = service.get(path, output_mode="json")
     except HTTPError as exc:

@@ -9,6 +9,7 @@ override the files. Every value is validated: a bad one is a ConfigError naming 
 import configparser
 import dataclasses
 import os
+import re
 
 from .errors import ConfigError
 
@@ -165,7 +166,25 @@ def validate(settings):
     if not s.api_url.startswith(("https://", "http://")):
         raise ConfigError("setting api_url must be an http(s) URL")
     s.api_url = s.api_url.rstrip("/")
+    if "-----BEGIN" in s.ca_bundle:
+        s.ca_bundle = _rewrap_pem(s.ca_bundle)
     return s
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
+
+
+def _rewrap_pem(text):
+    """PEM pasted on the setup page is stored on one conf line (line breaks become spaces):
+    rebuild the 64-column lines OpenSSL needs."""
+    blocks = []
+    for label, body in _PEM_BLOCK.findall(text):
+        b64 = "".join(body.split())
+        lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+        blocks.append("\n".join([f"-----BEGIN {label}-----"] + lines + [f"-----END {label}-----"]))
+    if not blocks:
+        raise ConfigError("setting ca_bundle holds no complete PEM certificate")
+    return "\n".join(blocks) + "\n"
 
 
 def read_conf_files(app_root=APP_ROOT, conf_path=None):
@@ -223,7 +242,8 @@ def read_conf_rest(service):
     """{stanza: {key: value}} of vtpivot.conf through splunkd's configs/conf-vtpivot."""
     stanzas = {}
     for stanza in service.confs[APP_NAME]:
-        stanzas[stanza.name] = {k: v for k, v in stanza.content.items()
+        # splunklib gives None for an empty value (`url =`); str(None) would be "None".
+        stanzas[stanza.name] = {k: ("" if v is None else v) for k, v in stanza.content.items()
                                 if not k.startswith("eai:") and k != "disabled"}
     return stanzas
 
