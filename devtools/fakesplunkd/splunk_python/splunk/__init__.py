@@ -1,0 +1,1 @@
+"""Fake `splunk` package (tests only): see ../README.md."""
