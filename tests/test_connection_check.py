@@ -128,9 +128,9 @@ def test_vt_overall_quotas_are_summarized(key):
         def get_object(self, kind, object_id):
             return {}
 
-        def _get(self, path, params, cacheable, **fields):
-            assert path == "users/alice/overall_quotas" and not cacheable
-            return quotas, False
+        def get_json(self, path, params=None, **fields):
+            assert path == "users/alice/overall_quotas"
+            return quotas
 
     settings = validate(Settings())
     body = connection_check.check_connection(settings=settings, environ={"VT_API_KEY": key},

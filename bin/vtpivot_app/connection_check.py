@@ -175,8 +175,8 @@ def check_connection(service=None, settings=None, environ=None, user_id="", limi
         if user_id:
             calls += 1
             try:
-                body, _ = client._get(f"users/{quote(user_id, safe='')}/overall_quotas", {},
-                                      cacheable=False, kind="user")
+                body = client.get_json(f"users/{quote(user_id, safe='')}/overall_quotas",
+                                       kind="user")
                 vt_quotas = _vt_quotas(body.get("data") if isinstance(body, dict) else None)
                 vt_note = "" if vt_quotas else "VirusTotal returned no request counters."
             except NotFound:

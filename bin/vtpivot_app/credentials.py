@@ -79,7 +79,8 @@ def _read_with_clilib(username):
     except Exception:  # ImportError, or a broken Splunk install
         raise CredentialError(
             "the VirusTotal key can only be read on a search head (Splunk's credential "
-            "module is not available in this process)", code="VTP-E002") from None
+            "module is not available in this process; outside Splunk set VT_API_KEY)",
+            code="VTP-E002") from None
     try:
         stanza = cli_common.getConfStanza("passwords", _stanza_name(username))
     except Exception:

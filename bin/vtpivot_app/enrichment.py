@@ -134,6 +134,13 @@ class Enricher:
     def _fetch_one(self, miss):
         kind, value, entry = miss
         store_kind = STORE_KINDS[kind]
+        if store_kind == "file" and entry is None:
+            # md5, sha1 and sha256 of one file in one batch: the first fetch taught the store
+            # the aliases, so the others are hits now (sequential misses only).
+            fresh = self.store.get(store_kind, value)
+            if fresh is not None and fresh.is_fresh(self.clock()):
+                self.stats.hits += 1
+                return self._from_entry(fresh, "hit")
         try:
             client = self.client()
             data = client.get_object(store_kind, value, OBJECT_RELATIONSHIPS[store_kind])

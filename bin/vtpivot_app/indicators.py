@@ -358,6 +358,17 @@ def classify(raw, expected_kind=None, policy=DEFAULT_POLICY):
     return _invalid(raw, _WRONG_KIND[result.kind])
 
 
+def _bad_character_reason(char):
+    """Name the character as the analyst sent it. The lookup runner carries a NUL byte as
+    U+DC00 and an invalid UTF-8 byte 0xNN as U+DCNN (surrogateescape), to echo them exactly."""
+    code = ord(char)
+    if code == 0xDC00:
+        return "contains a NUL byte (U+0000)"
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"contains an invalid UTF-8 byte (0x{code - 0xDC00:02X})"
+    return f"contains a control character (U+{code:04X})"
+
+
 def _invalid(raw, reason):
     return Indicator(raw, "", "", "invalid", reason, "")
 
@@ -384,7 +395,7 @@ def _classify(raw, expected_kind, policy):
 
     bad = _CONTROL.search(text)
     if bad:
-        return _invalid(raw, f"contains a control character (U+{ord(bad.group()):04X})")
+        return _invalid(raw, _bad_character_reason(bad.group()))
     if _DEFANG_HINT.search(text):
         text = _refang(text)
     if _WHITESPACE.search(text):

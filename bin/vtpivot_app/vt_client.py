@@ -104,22 +104,25 @@ class VTClient:
         self.network_calls = 0
         self.http_cache_hits = 0
         app_logging.register_secret(api_key)
-        self.session = session or self._build_session(proxy_password)
-        self.session.headers.update({
-            "x-apikey": api_key,
-            "User-Agent": f"vtpivot/{app_version()} (Splunk app; python-requests)",
-            "Accept": "application/json",
-            "Accept-Encoding": "gzip",
-        })
+        # Objects go through a plain session (the object store keeps them); relationship
+        # pages through the HTTP cache. Both share the TLS, proxy and header set-up.
+        self.session = session or self._build_session(proxy_password, cached=False)
+        self.page_session = session or (
+            self._build_session(proxy_password, cached=True) if settings.http_cache
+            else self.session)
+        for each in {self.session, self.page_session}:
+            each.headers.update({
+                "x-apikey": api_key,
+                "User-Agent": f"vtpivot/{app_version()} (Splunk app; python-requests)",
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip",
+            })
         self.timeout = (settings.connect_timeout, settings.read_timeout)
 
     # ---- session -------------------------------------------------------------------------
-    def _build_session(self, proxy_password):
+    def _build_session(self, proxy_password, cached):
         state_dir = self.settings.resolved_state_dir
-        if self.settings.http_cache:
-            session = _cached_session(self.settings, state_dir)
-        else:
-            session = requests.Session()
+        session = _cached_session(self.settings, state_dir) if cached else requests.Session()
         adapter = _TLSAdapter(cafile=_ca_file(self.settings.ca_bundle, state_dir),
                               max_retries=0)
         session.mount("https://", adapter)
@@ -162,11 +165,18 @@ class VTClient:
         return RelationshipPage(items=items, cursor=meta.get("cursor"), count=meta.get("count"),
                                 from_cache=from_cache, meta=meta)
 
+    def get_json(self, path, params=None, **log_fields):
+        """Any other GET under the API URL (e.g. users/{id}/overall_quotas): never cached,
+        one token, the same retries and error mapping."""
+        body, _ = self._get(path, params or {}, cacheable=False, **log_fields)
+        return body
+
     # ---- the request loop ----------------------------------------------------------------
     def _get(self, path, params, cacheable, **log_fields):
         url = f"{self.base_url}/{path}"
-        if cacheable and hasattr(self.session, "cache"):
-            cached = self._from_http_cache(url, params)
+        session = self.page_session if cacheable else self.session
+        if cacheable and hasattr(session, "cache"):
+            cached = self._from_http_cache(session, url, params)
             if cached is not None:
                 self.http_cache_hits += 1
                 app_logging.log_event(log, 20, "vt_call", cache="hit", status="ok",
@@ -179,7 +189,7 @@ class VTClient:
                 self.limiter.acquire(max_wait=self.settings.max_wait_seconds)
             started = self.clock()
             try:
-                body = self._send(url, params, cacheable)
+                body = self._send(session, url, params)
                 app_logging.log_event(log, 20, "vt_call", cache="miss", status="ok",
                                       elapsed_ms=int((self.clock() - started) * 1000),
                                       attempt=attempt + 1, **log_fields)
@@ -202,21 +212,15 @@ class VTClient:
                 self.sleep(delay)
         raise last_error or Transient("no answer from VirusTotal")
 
-    def _send(self, url, params, cacheable):
+    def _send(self, session, url, params):
         self.network_calls += 1
         try:
-            extra = {}
-            if not cacheable and hasattr(self.session, "cache"):
-                # Per request (thread-safe, unlike session.cache_disabled()).
-                from requests_cache import DO_NOT_CACHE
-
-                extra["expire_after"] = DO_NOT_CACHE
-            response = self.session.get(url, params=params, timeout=self.timeout, **extra)
+            response = session.get(url, params=params, timeout=self.timeout)
             content = response.content
         except requests.exceptions.SSLError as exc:
-            raise TLSError(f"TLS verification failed: {_short(exc)}") from None
+            raise TLSError(f"TLS verification failed: {_reason(exc)}") from None
         except requests.exceptions.ProxyError as exc:
-            raise NetworkError(f"the proxy refused or failed the connection: {_short(exc)}",
+            raise NetworkError(f"the proxy refused or failed the connection: {_reason(exc)}",
                                ) from None
         except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
             raise Transient(f"VirusTotal did not answer within {self.timeout[1]:g} s "
@@ -235,6 +239,12 @@ class VTClient:
                 body = json.loads(content.decode("utf-8"))
             except (ValueError, UnicodeDecodeError):
                 body = None
+        if response.status_code == 407:
+            refused = NetworkError("the proxy refused the credentials (HTTP 407): check the "
+                                   "proxy user and password on the setup page",
+                                   http_status=407)
+            refused.retryable = False  # the same credentials would be refused again
+            raise refused
         if response.status_code >= 400:
             raise error_from_response(response.status_code, body,
                                       retry_after=_retry_after(response))
@@ -243,12 +253,13 @@ class VTClient:
                                     f"{response.status_code}, {len(content)} bytes)")
         return body
 
-    def _from_http_cache(self, url, params):
+    @staticmethod
+    def _from_http_cache(session, url, params):
         try:
             request = requests.Request("GET", url, params=params,
-                                       headers=self.session.headers).prepare()
-            key = self.session.cache.create_key(request)
-            response = self.session.cache.get_response(key)
+                                       headers=session.headers).prepare()
+            key = session.cache.create_key(request)
+            response = session.cache.get_response(key)
             if response is None or response.is_expired:
                 return None
             return json.loads(response.content.decode("utf-8"))
@@ -291,6 +302,27 @@ def _retry_after(response):
 
 def _short(exc):
     text = str(exc)
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+def _reason(exc):
+    """The innermost cause of a requests/urllib3 error (OpenSSL's verify message, the
+    proxy's complaint), not the whole chain with its URL, which would bury it."""
+    seen = set()
+    cause = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        message = getattr(cause, "verify_message", None)
+        if message:
+            return f"certificate verify failed: {message}"
+        inner = getattr(cause, "reason", None)
+        if isinstance(inner, BaseException):
+            cause = inner
+            continue
+        args = getattr(cause, "args", ())
+        cause = args[0] if args and isinstance(args[0], BaseException) else \
+            (cause.__cause__ or cause.__context__)
+    text = str(exc if cause is None else cause)
     return text if len(text) < 300 else text[:300] + "..."
 
 
