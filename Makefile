@@ -10,7 +10,7 @@ PACKAGE := dist/vtpivot-$(VERSION).tgz
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: all deps venvs lint test test-py39 test-py313 package inspect demo bench viz clean
+.PHONY: all deps venvs lint test test-py39 test-py313 test-js package inspect demo bench viz clean
 
 all: test
 
@@ -37,13 +37,20 @@ lint: $(VENV)/tools/.stamp
 viz:
 	bash devtools/build_viz.sh
 
-test-py39: deps $(VENV)/py39/.stamp
-	$(VENV)/py39/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
-test-py313: deps $(VENV)/py313/.stamp
-	$(VENV)/py313/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+# The demo's end-to-end test draws the graph with the built bundle: build it first.
+test-py39: deps viz $(VENV)/py39/.stamp
+	PY39=$(PY39) PY313=$(PY313) $(VENV)/py39/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+test-py313: deps viz $(VENV)/py313/.stamp
+	PY39=$(PY39) PY313=$(PY313) $(VENV)/py313/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
 
-# The whole suite: lint, both interpreters, then the package and AppInspect on it.
-test: lint test-py39 test-py313 inspect
+# The graph's unit and headless-Chromium tests, and the setup page's browser test.
+test-js: viz
+	bash devtools/test_viz.sh
+	bash devtools/test_setup_ui.sh
+
+# The whole suite: lint, both interpreters, the JS/browser tests, then the package and
+# AppInspect on it.
+test: lint test-py39 test-py313 test-js inspect
 
 package: deps viz
 	$(PY39) devtools/build_package.py --out $(PACKAGE)
@@ -51,11 +58,14 @@ package: deps viz
 inspect: package $(VENV)/tools/.stamp
 	$(VENV)/tools/bin/python devtools/inspect_package.py $(PACKAGE)
 
-demo: deps viz $(VENV)/tools/.stamp
-	$(VENV)/tools/bin/python demo/run_demo.py --package $(PACKAGE)
+demo: package $(VENV)/tools/.stamp
+	PY39=$(PY39) $(VENV)/tools/bin/python demo/run_demo.py --package $(PACKAGE) $(DEMO_ARGS)
 
-bench: deps viz $(VENV)/tools/.stamp
-	$(VENV)/tools/bin/python bench/run_all.py
+$(VENV)/tools/.bench-stamp: $(VENV)/tools/.stamp bench/requirements-bench.txt
+	$(VENV)/tools/bin/pip install -q -r bench/requirements-bench.txt
+	touch $@
+bench: deps viz $(VENV)/tools/.bench-stamp
+	PY39=$(PY39) $(VENV)/tools/bin/python bench/run_all.py
 
 clean:
 	rm -rf lib dist build $(VENV) demo/out bench/out tests/out
