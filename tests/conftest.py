@@ -16,3 +16,24 @@ for path in (os.path.join(REPO, "devtools"), os.path.join(REPO, "tests"),
 # Shared fixtures live in plugin modules owned by the pieces they serve.
 pytest_plugins = [name for name in ("fakevt_fixtures", "redis_fixture")
                   if os.path.exists(os.path.join(REPO, "tests", name + ".py"))]
+
+
+import logging  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_app_logger():
+    """Tests that call app_logging.setup_logging() in-process switch off propagation and add
+    a file handler on the `vtpivot` logger; put it back so later tests' log capture works."""
+    logger = logging.getLogger("vtpivot")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    for handler in list(logger.handlers):
+        if handler not in saved[0]:
+            logger.removeHandler(handler)
+            handler.close()
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]

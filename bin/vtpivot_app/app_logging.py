@@ -24,7 +24,15 @@ LOG_FILE = "vtpivot.log"
 MAX_BYTES = 25 * 1024 * 1024
 BACKUPS = 5
 _secrets = set()
-_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/@+\-]*$")
+# fullmatch, never `$`: `$` also matches before a trailing newline ("x\n" is not safe).
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9_.:/@+\-]*")
+_SAFE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_VALUE_CHARS = 2000
+# Escaped inside a quoted value: backslash, quote, C0/C1 controls, DEL, Unicode line and
+# paragraph separators, and lone surrogates (undecodable input bytes kept by surrogateescape).
+# Nothing that could end a line, a quoted value or a UTF-8 sequence reaches the file raw.
+_UNSAFE_CHAR = re.compile(r'[\\"\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]')
+_NAMED_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def register_secret(value):
@@ -43,17 +51,33 @@ def redact(text):
 def format_value(value):
     """One key=value value: bare when safe, else double-quoted with escapes."""
     text = redact(str(value))
-    if _SAFE_VALUE.match(text):
+    if _SAFE_VALUE.fullmatch(text):
         return text if text else '""'
-    text = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-            .replace("\r", "\\r").replace("\t", "\\t"))
-    text = "".join(ch if ch >= " " else f"\\x{ord(ch):02x}" for ch in text)
-    return f'"{text[:2000]}"'
+    # Cut before escaping: a cut after it could split an escape and leave a lone backslash
+    # that escapes the closing quote (a forged field boundary).
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[:MAX_VALUE_CHARS] + "..."
+    text = _UNSAFE_CHAR.sub(_escape_char, text)
+    return f'"{text}"'
+
+
+def _escape_char(match):
+    ch = match.group()
+    named = _NAMED_ESCAPES.get(ch)
+    if named:
+        return named
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def kv(**fields):
     """Render fields as `key=value key2="value two"` in the given order."""
-    return " ".join(f"{key}={format_value(val)}" for key, val in fields.items())
+    return " ".join(f"{_key(key)}={format_value(val)}" for key, val in fields.items())
+
+
+def _key(name):
+    name = str(name)
+    return name if _SAFE_KEY.fullmatch(name) else re.sub(r"\W", "_", "k_" + name, flags=re.A)
 
 
 class KeyValueFormatter(logging.Formatter):

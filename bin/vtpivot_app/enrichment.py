@@ -200,7 +200,8 @@ def build_enricher(settings, live=True, service=None, environ=None):
     from . import credentials
     from .enrichment_queue import EnrichmentQueue
     from .object_store import ObjectStore
-    from .quota import Budget, RateLimiter
+    from .cluster_budget import effective_budget
+    from .quota import RateLimiter
     from .storage_backends import open_backend
 
     backend = open_backend(settings.backend, settings.resolved_state_dir,
@@ -209,9 +210,7 @@ def build_enricher(settings, live=True, service=None, environ=None):
                                               "ip": settings.ttl_ip, "file": settings.ttl_file},
                         not_found_ttl=settings.ttl_not_found,
                         stale_max_age=settings.stale_max_age)
-    limiter = RateLimiter(backend, Budget(per_minute=settings.per_minute,
-                                          per_day=settings.per_day,
-                                          per_month=settings.per_month))
+    limiter = RateLimiter(backend, effective_budget(settings))
     queue = EnrichmentQueue(backend)
 
     def client_factory():

@@ -38,6 +38,7 @@ class Settings:
     max_wait_seconds: float = 3.0
     concurrency: int = 4
     queue_throttled: bool = True
+    cluster_members: int = 1  # members sharing one key without a shared backend
     # [proxy] (the password lives in storage/passwords, never here)
     proxy_url: str = ""
     proxy_username: str = ""
@@ -84,7 +85,7 @@ CONF_KEYS = {
             "backoff_base": "backoff_base", "backoff_max": "backoff_max"},
     "limits": {"per_minute": "per_minute", "per_day": "per_day", "per_month": "per_month",
                "max_wait_seconds": "max_wait_seconds", "concurrency": "concurrency",
-               "queue_throttled": "queue_throttled"},
+               "queue_throttled": "queue_throttled", "cluster_members": "cluster_members"},
     "proxy": {"url": "proxy_url", "username": "proxy_username"},
     "tls": {"ca_bundle": "ca_bundle"},
     "cache": {"backend": "backend", "redis_url": "redis_url", "state_dir": "state_dir",
@@ -111,6 +112,7 @@ ENV_KEYS = {
     "VTPIVOT_BACKOFF_BASE": "backoff_base",
     "VTPIVOT_READ_TIMEOUT": "read_timeout",
     "VTPIVOT_CONNECT_TIMEOUT": "connect_timeout",
+    "VTPIVOT_CLUSTER_MEMBERS": "cluster_members",
 }
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
@@ -159,6 +161,8 @@ def validate(settings):
             raise ConfigError(f"setting {attr} must not be negative")
     if not 1 <= s.concurrency <= 32:
         raise ConfigError("setting concurrency must be between 1 and 32")
+    if not 1 <= s.cluster_members <= 100:
+        raise ConfigError("setting cluster_members must be between 1 and 100")
     if not 0 <= s.max_wait_seconds <= 60:
         raise ConfigError("setting max_wait_seconds must be between 0 and 60")
     if s.connect_timeout <= 0 or s.read_timeout <= 0:
