@@ -23,9 +23,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-for _p in (os.path.join(REPO, "devtools"), os.path.join(REPO, "tests")):
-    sys.path.insert(0, _p)
-from chunked_protocol import run_command, searchinfo  # noqa: E402  (the splunkd side)
+sys.path.insert(0, os.path.join(REPO, "devtools"))
+from splunk_chunked import run_command, searchinfo  # noqa: E402  (the splunkd side)
 
 SCENARIO = os.path.join(HERE, "scenario")
 DEMO_KEY = "demo-premium-key"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from chunked_protocol import command_argv, run_command, searchinfo
+from splunk_chunked import command_argv, run_command, searchinfo
 from lookup_helpers import LOOKUP_SCRIPT, REPO, lookup_env, lookup_input, parse_output, \
     transforms_fields
 from vtpivot_app import background, popular_domains

@@ -318,3 +318,27 @@ def test_nul_byte_reason_names_the_real_character(fake_vt, tmp_path, python):
     _, _, firsts, _ = sh.lookup("vt_domain", [b"nul\x00byte.example"])
     assert firsts[0]["vt_status"] == "invalid"
     assert "U+0000" in firsts[0]["vt_error"], firsts[0]["vt_error"]
+
+
+def test_a_fully_cached_lookup_never_imports_the_network_stack(fake_vt, tmp_path, python):
+    """Splunk starts a lookup process per search: a cache hit must not pay for importing
+    requests/urllib3/requests_cache."""
+    import subprocess
+
+    sh = Splunk(tmp_path, fake_vt, python, key=PREMIUM, VTPIVOT_TIER="premium")
+    sh.lookup("vt_domain", ["alpha.example", "beta.example"])
+    calls = fake_vt.total_calls
+    header = transforms_fields("vt_domain")
+    stdin = lookup_input(header, ["alpha.example", "beta.example"])
+    probe = ("import sys, io; sys.path.insert(0, sys.argv[1]); import vtpivot_bootstrap; "
+             "from vtpivot_app.lookup_runner import main; "
+             "out = io.BytesIO(); main(['domain'], stdin=sys.stdin.buffer, stdout=out); "
+             "print(sorted(m for m in ('requests', 'urllib3', 'requests_cache', 'splunklib') "
+             "if m in sys.modules)); print(out.getvalue().count(b',hit,'))")
+    bin_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bin")
+    proc = subprocess.run([sh.python, "-c", probe, bin_dir], input=stdin, capture_output=True,
+                          env=sh.env(), cwd=str(sh.cwd))
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    imported, hits = proc.stdout.decode().splitlines()
+    assert imported == "[]"
+    assert hits == "2" and fake_vt.total_calls == calls

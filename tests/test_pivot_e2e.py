@@ -1,12 +1,12 @@
 """End to end: the real bin/vtpivot.py in a subprocess, spoken to as splunkd does (chunked
-protocol v2, tests/chunked_protocol.py), against the local fake VirusTotal (and the fake
+protocol v2, devtools/splunk_chunked.py), against the local fake VirusTotal (and the fake
 splunkd for the key). Counts are the fake server's own request counts."""
 import os
 import sys
 
 import pytest
 
-from chunked_protocol import (command_argv, csv_to_records, read_frame, records_to_csv,
+from splunk_chunked import (command_argv, csv_to_records, read_frame, records_to_csv,
                               run_command, searchinfo)
 from fakevt import Dataset
 from fakevt import builders as b

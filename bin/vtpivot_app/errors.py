@@ -15,7 +15,7 @@ CODES = {
                  "cache-only twins vt_*_cached."),
     "VTP-E003": ("not allowed to read the VirusTotal key",
                  "Give the user the vtpivot_user role (it grants list_storage_passwords limited to "
-                 "the vtpivot app's secret); see README 'Roles'."),
+                 "the vtpivot app's secret); see README 'Who gets what'."),
     "VTP-E010": ("VirusTotal rejected the API key",
                  "Check the key on the setup page (Test connection); a revoked or mistyped key "
                  "answers 401."),

@@ -1,4 +1,4 @@
-"""Test helper: speak splunkd's side of the chunked search command protocol (v2).
+"""splunkd's side of the chunked search command protocol (v2), for the tests and the demo.
 
 splunkd starts a chunked command with no arguments (`python vtpivot.py`: splunklib picks
 protocol v2 when argv has one element), sends a `getinfo` chunk whose `searchinfo` carries
