@@ -20,22 +20,6 @@ DOMAINS = ["alpha.example", "beta.example", "mail.alpha.example", "parked-01.exa
            "parked-02.example", "parked-03.example"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_app_logger():
-    """setup_logging() configures the process-wide "vtpivot" logger (propagate=False, a file
-    handler): put it back as it was, so later tests' caplog still sees its records."""
-    import logging as _logging
-
-    logger = _logging.getLogger("vtpivot")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    for handler in list(logger.handlers):
-        if handler not in saved[0]:
-            logger.removeHandler(handler)
-            handler.close()
-    logger.handlers[:] = saved[0]
-    logger.setLevel(saved[1])
-    logger.propagate = saved[2]
 
 
 def lookup(kind, queries, env, cached=False):
