@@ -207,7 +207,10 @@ def main(argv=None):
                              "writing the same records to the store directly")
     parser.add_argument("--vtpy-events", type=int, default=500,
                         help="events for the vt-py arm (extrapolated to --events)")
+    parser.add_argument("--only", choices=("a", "b", "c"), action="append",
+                        help="run only this benchmark (repeatable); default: all three")
     args = parser.parse_args(argv)
+    only = set(args.only or "abc")
     runs = 5 if args.quick else 15
     repeats = 1 if args.quick else 3
 
@@ -224,18 +227,20 @@ def main(argv=None):
         import json
 
         object_kb = len(json.dumps({"data": sample})) / 1024
-        a = bench_startup(fake, domains, runs, scratch)
+        a = bench_startup(fake, domains, runs, scratch) if "a" in only else None
         b = bench_throughput(fake, domains[:args.indicators], scratch, repeats,
-                             args.prefill_http)
-        events = zipf_events(domains, args.events, args.distinct)
-        distinct = len(set(events))
-        fake.set_latency(LATENCY_MS)
-        c_vtpivot = bench_stream_vtpivot(fake, events, scratch)
-        try:
-            c_vtpy = bench_stream_vtpy(fake, events[:args.vtpy_events], CONCURRENCY)
-        except ImportError:
-            c_vtpy = None
-        fake.clear_faults()
+                             args.prefill_http) if "b" in only else None
+        c_vtpivot = c_vtpy = None
+        if "c" in only:
+            events = zipf_events(domains, args.events, args.distinct)
+            distinct = len(set(events))
+            fake.set_latency(LATENCY_MS)
+            c_vtpivot = bench_stream_vtpivot(fake, events, scratch)
+            try:
+                c_vtpy = bench_stream_vtpy(fake, events[:args.vtpy_events], CONCURRENCY)
+            except ImportError:
+                c_vtpy = None
+            fake.clear_faults()
     finally:
         fake.stop()
 
@@ -246,46 +251,49 @@ def main(argv=None):
     print("vtpivot lookup benchmarks (%s, fake VirusTotal, synthetic objects ~%.0f KB JSON, "
           "%d CPUs)" % (py, object_kb, os.cpu_count() or 0))
     print("=" * 96)
-    print("(a) start-up, 1-row lookup, all cached (median of %d)" % a["runs"])
-    print("    %-44s %10.1f ms" % ("vt_lookup.py domain (cache hit)", a["lookup_ms"]))
-    print("    %-44s %10.1f ms" % ("python -c pass (baseline, same run)", a["bare_ms"]))
-    print("    %-44s %10.2f x   (overhead %.1f ms; target < 150 ms: %s)" % (
-        "ratio", a["ratio"], a["overhead_ms"], "MET" if a["lookup_ms"] < 150 else "MISSED"))
-    print("(b) cached throughput, one process, %d distinct indicators" % b["rows"])
-    print("    %-44s %10.2f s   (%d VT calls, %s)" % ("pre-fill (%s)" % (
-        "live run, premium" if args.prefill_http else "direct store writes"),
-                                                     b["fill_s"], b["fill_calls"],
-                                                     b["fill_status"]))
-    print("    %-44s %10.3f s   %9.0f rows/s  %s" % ("cached run (best of %d)" % repeats,
-                                                      b["cached_s"], b["rows_per_s"],
-                                                      b["cached_status"]))
-    print("    %-44s %10.3f s   %9.0f rows/s" % ("floor: csv read+write only", b["floor_s"],
-                                                 b["floor_rows_per_s"]))
-    print("    %-44s %10.2f x   (target >= 20,000 rows/s: %s)" % (
-        "cached / floor time", b["cached_s"] / b["floor_s"],
-        "MET" if b["rows_per_s"] >= 20000 else "MISSED"))
-    print("(c) %d events, Zipf-like skew over %d distinct, %d ms per call, concurrency %d" % (
-        len(events), distinct, LATENCY_MS, CONCURRENCY))
-    print("    %-44s %10d calls %8.2f s   %s" % ("vt_domain (one process)", c_vtpivot["calls"],
-                                                  c_vtpivot["wall_s"], c_vtpivot["status"]))
-    print("    %-44s %s" % ("target: calls == distinct uncached", "MET" if
-                            c_vtpivot["calls"] == distinct else "MISSED (%d != %d)" % (
-                                c_vtpivot["calls"], distinct)))
-    if c_vtpy:
-        scale = len(events) / c_vtpy["events"]
-        calls_full = c_vtpy["calls"] * scale
-        wall_full = c_vtpy["wall_s"] * scale
-        print("    %-44s %10d calls %8.2f s   (measured on %d events)" % (
-            "vt-py, one request per event", c_vtpy["calls"], c_vtpy["wall_s"],
-            c_vtpy["events"]))
-        print("    %-44s %10d calls %8.2f s   (x%.0f, linear)" % (
-            "vt-py extrapolated to %d events" % len(events), calls_full, wall_full, scale))
-        print("    %-44s %10.1f x calls, %.1f x wall time" % (
-            "vt-py / vt_domain", calls_full / max(1, c_vtpivot["calls"]),
-            wall_full / c_vtpivot["wall_s"]))
-    else:
-        print("    vt-py not installed (pip install -r bench/requirements-bench.txt): "
-              "per-event arm not measured")
+    if a:
+        print("(a) start-up, 1-row lookup, all cached (median of %d)" % a["runs"])
+        print("    %-44s %10.1f ms" % ("vt_lookup.py domain (cache hit)", a["lookup_ms"]))
+        print("    %-44s %10.1f ms" % ("python -c pass (baseline, same run)", a["bare_ms"]))
+        print("    %-44s %10.2f x   (overhead %.1f ms; target < 150 ms: %s)" % (
+            "ratio", a["ratio"], a["overhead_ms"], "MET" if a["lookup_ms"] < 150 else "MISSED"))
+    if b:
+        print("(b) cached throughput, one process, %d distinct indicators" % b["rows"])
+        print("    %-44s %10.2f s   (%d VT calls, %s)" % ("pre-fill (%s)" % (
+            "live run, premium" if args.prefill_http else "direct store writes"),
+                                                         b["fill_s"], b["fill_calls"],
+                                                         b["fill_status"]))
+        print("    %-44s %10.3f s   %9.0f rows/s  %s" % ("cached run (best of %d)" % repeats,
+                                                          b["cached_s"], b["rows_per_s"],
+                                                          b["cached_status"]))
+        print("    %-44s %10.3f s   %9.0f rows/s" % ("floor: csv read+write only", b["floor_s"],
+                                                     b["floor_rows_per_s"]))
+        print("    %-44s %10.2f x   (target >= 20,000 rows/s: %s)" % (
+            "cached / floor time", b["cached_s"] / b["floor_s"],
+            "MET" if b["rows_per_s"] >= 20000 else "MISSED"))
+    if c_vtpivot:
+        print("(c) %d events, Zipf-like skew over %d distinct, %d ms per call, concurrency %d" % (
+            len(events), distinct, LATENCY_MS, CONCURRENCY))
+        print("    %-44s %10d calls %8.2f s   %s" % ("vt_domain (one process)", c_vtpivot["calls"],
+                                                      c_vtpivot["wall_s"], c_vtpivot["status"]))
+        print("    %-44s %s" % ("target: calls == distinct uncached", "MET" if
+                                c_vtpivot["calls"] == distinct else "MISSED (%d != %d)" % (
+                                    c_vtpivot["calls"], distinct)))
+        if c_vtpy:
+            scale = len(events) / c_vtpy["events"]
+            calls_full = c_vtpy["calls"] * scale
+            wall_full = c_vtpy["wall_s"] * scale
+            print("    %-44s %10d calls %8.2f s   (measured on %d events)" % (
+                "vt-py, one request per event", c_vtpy["calls"], c_vtpy["wall_s"],
+                c_vtpy["events"]))
+            print("    %-44s %10d calls %8.2f s   (x%.0f, linear)" % (
+                "vt-py extrapolated to %d events" % len(events), calls_full, wall_full, scale))
+            print("    %-44s %10.1f x calls, %.1f x wall time" % (
+                "vt-py / vt_domain", calls_full / max(1, c_vtpivot["calls"]),
+                wall_full / c_vtpivot["wall_s"]))
+        else:
+            print("    vt-py not installed (pip install -r bench/requirements-bench.txt): "
+                  "per-event arm not measured")
     print("=" * 96)
     print("total bench time %.0f s" % (time.perf_counter() - started))
     return 0

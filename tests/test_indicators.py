@@ -648,3 +648,43 @@ def test_benchmarking_range_is_test_only_space_like_documentation():
     assert classify("198.18.3.4", "ip", loopback).status == "ok"
     skipped = classify("198.18.3.4", "ip", public)
     assert skipped.status == "skipped" and "benchmarking" in skipped.reason
+
+
+# ---- classify's fast path == its full path -------------------------------------------------
+_FAST_LABEL = st.from_regex(r"[a-z0-9_-]{1,8}|[a-z0-9]{60,66}|xn--[a-z0-9]{1,6}", fullmatch=True)
+_FAST_TLD = st.sampled_from(["com", "de", "io", "c", "co.uk", "xn--p1ai", "local", "test",
+                             "example.com", "onion", "com1", "1com", "a" * 63, "a" * 64])
+# Plain values, then near-misses: one edit that the fast path must decline or must agree on.
+_FAST_NAME = st.builds(lambda labels, tld: ".".join(labels + [tld]),
+                       st.lists(_FAST_LABEL, max_size=5), _FAST_TLD)
+_FAST_IPV4 = st.one_of(
+    st.ip_addresses(v=4).map(str),
+    st.lists(st.sampled_from(["0", "00", "01", "1", "9", "10", "99", "100", "199", "249",
+                              "250", "255", "256", "300", "1000", ""]), min_size=3,
+             max_size=5).map(".".join))
+_FAST_HASH = st.one_of(
+    st.sampled_from([MD5, SHA1, SHA256, MD5.upper(), SHA1.upper(), SHA256[:63],
+                     SHA256 + "0", MD5[:31] + "g"]),
+    st.from_regex(r"[0-9a-fA-F]{30,66}", fullmatch=True))
+_FAST_EDITS = st.sampled_from(["", "upper", "dot", "lead_dot", "space", "quote", "hyphen",
+                               "double_dot", "port", "slash", "defang", "hxxp", "long",
+                               "unicode", "nul"])
+
+
+def _edit(value, edit):
+    return {"": value, "upper": value.upper(), "dot": value + ".", "lead_dot": "." + value,
+            "space": value + " ", "quote": f"'{value}'", "hyphen": "-" + value,
+            "double_dot": value.replace(".", "..", 1), "port": value + ":80",
+            "slash": value + "/x", "defang": value.replace(".", "[.]", 1),
+            "hxxp": "hxxp" + value, "long": ("a" * 62 + ".") * 4 + value,
+            "unicode": value + "\u00e9", "nul": value + "\udc00"}[edit]
+
+
+@PROPERTY_SETTINGS
+@given(value=st.one_of(_FAST_NAME, _FAST_IPV4, _FAST_HASH, INDICATORISH), edit=_FAST_EDITS,
+       kind=st.sampled_from([None, "domain", "ip", "hash"]),
+       policy=st.sampled_from([DEFAULT_POLICY, DOCS, IndicatorPolicy(PROPERTY_NEVER_SEND + [
+           "*.com1", "blocked.de", "203.0.113.0/24", "8.8.8.8"])]))
+def test_fast_path_matches_full_path(value, edit, kind, policy):
+    raw = _edit(value, edit)
+    assert classify(raw, kind, policy) == indicators._classify_full(raw, kind, policy)

@@ -141,3 +141,102 @@ def test_hash_lookup_fields():
     assert rows[0]["vt_id"] == "e" * 64 and rows[0]["sha256"] == "e" * 64
     assert rows[0]["size"] == "1234" and rows[0]["malicious"] == "40"
     assert [r["names"] for r in rows] == ["a.exe", "b.exe"]
+
+
+# ---- the runner's column layout == output_rows placed the straightforward way --------------
+def reference_run(kind, text_in, answers, policy, now):
+    """The runner as it was first written: output_rows dicts placed through a name->column
+    map, row by row (the per-row cost the layout removes; the output must not change)."""
+    reader = csv.reader(io.StringIO(text_in, newline=""))
+    header = next(reader)
+    q = header.index("query")
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    positions = {name: i for i, name in enumerate(header)}
+    for row in reader:
+        query = row[q] if q < len(row) else ""
+        if not query:
+            writer.writerow(row)
+            continue
+        ind = lookup_runner.classify(query, kind, policy)
+        if ind.status != "ok":
+            res = lookup_runner.resolution_for_unsendable(ind)
+        else:
+            res = answers.get(ind.value, Resolution(status="not_found", cache="miss"))
+        for index, values in enumerate(lookup_runner.output_rows(kind, res, ind, now)):
+            line = (list(row) + [""] * len(header))[:len(header)] if index == 0 \
+                else [""] * len(header)
+            line[q] = query
+            for name, value in values.items():
+                if name in positions:
+                    line[positions[name]] = value
+            writer.writerow(line)
+    return out.getvalue()
+
+
+def test_layout_matches_output_rows_for_every_shape():
+    import itertools
+
+    policy = IndicatorPolicy(allow_documentation=True)
+    many = {"kind": "domain", "id": "many.test",
+            "fields": {"tags": [str(i) for i in range(250)], "categories": [None, 7, "x"],
+                       "creation_date": None, "registrar": None, "malicious": True},
+            "relationships": {"resolutions": [{"id": "192.0.2.%d" % i} for i in range(5)]}}
+    answers = {"evil.test": Resolution("ok", "hit", DOMAIN_RECORD),
+               "many.test": Resolution("ok", "stale", many, "[VTP-E080] stale"),
+               "empty.test": Resolution("ok", "hit", {}),
+               "bare.test": Resolution("ok", "hit", {"id": "", "fields": {}}),
+               "err.test": Resolution("error", "miss", None, "[VTP-E030] boom")}
+    headers = [HEADER, ["query"], ["vt_status", "query"], HEADER + ["tags", "query", "extra"],
+               ["x", "query", "age_days", "resolutions", "vt_link", "vt_id"],
+               transforms_fields_like_splunk()]
+    queries = ["evil.test", "EVIL.test", "many.test", "empty.test", "bare.test", "err.test",
+               "nowhere.test", "not a domain!", "10.0.0.1", "host.internal", ""]
+    for header in headers:
+        width = len(header)
+        q = header.index("query")
+        rows = []
+        for query, shape in itertools.product(queries, ("blank", "filled", "short", "long")):
+            row = {"blank": [""] * width, "filled": ["in%d" % i for i in range(width)],
+                   "short": [""] * (q + 1), "long": [""] * width + ["tail"]}[shape]
+            row[q] = query
+            rows.append(row)
+        buf = io.StringIO(newline="")
+        csv.writer(buf, lineterminator="\n").writerows([header] + rows)
+        text = buf.getvalue()
+        runner = lookup_runner.LookupRunner("domain", FakeEnricher(answers), policy,
+                                            clock=lambda: 1700000000)
+        assert runner.run(text) == reference_run("domain", text, answers, policy,
+                                                 1700000000), header
+
+
+def transforms_fields_like_splunk():
+    return ["query", "vt_id", "vt_status", "vt_error", "vt_cache", "vt_link", "malicious",
+            "suspicious", "harmless", "undetected", "reputation", "tags", "last_analysis_date",
+            "resolutions", "creation_date", "registrar", "age_days", "categories",
+            "cert_issuer", "vt_status"]
+
+
+def test_layout_matches_output_rows_for_ip_and_hash():
+    policy = IndicatorPolicy(allow_documentation=True)
+    ip_record = {"kind": "ip", "id": "8.8.8.8",
+                 "fields": {"asn": 15169, "as_owner": "Google", "tags": ["dns"] * 3},
+                 "relationships": {"resolutions": [{"id": "a.test"}, {"id": "b.test"},
+                                                   {"id": "a.test"}]}}
+    file_record = {"kind": "file", "id": "e" * 64,
+                   "fields": {"md5": "d" * 32, "names": ["a.exe", "b.exe"], "size": 0}}
+    for kind, answers, queries in (
+            ("ip", {"8.8.8.8": Resolution("ok", "hit", ip_record)}, ["8.8.8.8", "1.1.1.1",
+                                                                       "evil.test", "10.1.1.1"]),
+            ("hash", {"d" * 32: Resolution("ok", "hit", file_record)}, ["D" * 32, "e" * 64,
+                                                                          "zz"])):
+        header = ["query", "vt_id", "vt_status", "asn", "resolutions", "tags", "md5", "names",
+                  "size", "vt_link"]
+        buf = io.StringIO(newline="")
+        csv.writer(buf, lineterminator="\n").writerows(
+            [header] + [[query] + [""] * 9 for query in queries])
+        text = buf.getvalue()
+        runner = lookup_runner.LookupRunner(kind, FakeEnricher(answers), policy,
+                                            clock=lambda: 1700000000)
+        assert runner.run(text) == reference_run(kind, text, answers, policy, 1700000000)

@@ -194,3 +194,21 @@ def test_get_many_10000_keys(state_backend):
     # The target (20,000 rows/s with SQLite) is measured on a quiet machine and reported;
     # the assertion is a floor that a busy CI machine still clears.
     assert rate > 3_000
+
+
+def test_rows_are_read_exactly_as_json_loads_reads_them(store, state_backend, clock):
+    """_decode_rows calls json's C scanner directly; every text it does not take whole
+    (surrounding space, BOM, trailing data, bad JSON) must end as json.loads says."""
+    def good(name):
+        return '{"i":"%s","s":"ok","f":%r,"e":%r,"r":{"id":"%s"}}' % (name, T0, T0 + 60, name)
+
+    texts = {"plain": good("plain"), "spaced": " \n" + good("spaced") + " \t",
+             "bom": "\ufeff" + good("bom"), "trailing": good("trailing") + "x",
+             "two": good("two") * 2, "truncated": good("truncated")[:-1],
+             "pretty": good("pretty").replace(",", ", ").replace(":", ": ")}
+    rows = {"domain:%s.example" % name: text for name, text in texts.items()}
+    state_backend.put_many(NS_OBJECT, rows, ttl=600)
+    got = store.get_many("domain", ["%s.example" % name for name in texts])
+    assert sorted(got) == ["plain.example", "pretty.example", "spaced.example"]
+    assert got["spaced.example"].record == {"id": "spaced"}
+    assert got["pretty.example"].expires_at == T0 + 60

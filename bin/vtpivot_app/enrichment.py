@@ -10,6 +10,7 @@ The order for every distinct indicator of a batch (duplicates are folded first):
    `error` with a code, `not_found`).
 """
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -65,9 +66,15 @@ class Enricher:
         self.stats = EnrichmentStats()
         self._client = None
         self._client_error = None
+        self._client_lock = threading.Lock()
 
     # ---- the client is built only on the first miss (imports requests then) ---------------
     def client(self):
+        # Pool workers ask at once: one client (one HTTP cache connection) for all of them.
+        with self._client_lock:
+            return self._build_client()
+
+    def _build_client(self):
         if self._client is None and self._client_error is None:
             try:
                 self._client = self.client_factory()
@@ -88,15 +95,17 @@ class Enricher:
         by_kind = {}
         for kind, value in wanted:
             by_kind.setdefault(kind, []).append(value)
+        clock, from_entry, hits = self.clock, self._from_entry, 0  # locals: once per row
         for kind, values in by_kind.items():
             cached = self.store.get_many(STORE_KINDS[kind], values)
             for value in values:
                 entry = cached.get(value)
-                if entry is not None and entry.is_fresh(self.clock()):
-                    self.stats.hits += 1
-                    results[(kind, value)] = self._from_entry(entry, "hit")
+                if entry is not None and entry.is_fresh(clock()):
+                    hits += 1
+                    results[(kind, value)] = from_entry(entry, "hit")
                 else:
                     misses.append((kind, value, entry))
+        self.stats.hits += hits
         if misses:
             self._resolve_misses(misses, results)
         return results

@@ -186,6 +186,9 @@ _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = re.compile(r"\.".join([_OCTET] * 4))
 _NAME_FAST = re.compile(r"(?:(?!-)[a-z0-9_-]{1,63}\.)*(?!-)[a-z0-9_-]{1,63}")
 _NAME_BAD_CHAR = re.compile(r"[^a-z0-9_-]")
+# classify's fast path: a lower-case dotted name with an alphabetic top-level label, which
+# the full path would leave as is (a subset of _NAME_FAST whose TLD passes _TLD).
+_FAST_DOMAIN = re.compile(r"(?:(?!-)[a-z0-9_-]{1,63}\.)+[a-z]{2,63}")
 _TLD = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _UNICODE_DOTS = re.compile("[\u3002\uff0e\uff61]")
 _PATTERN_SPLIT = re.compile(r"[,\s]+")
@@ -352,6 +355,27 @@ def classify(raw, expected_kind=None, policy=DEFAULT_POLICY):
     "domain", "ip" or "hash") is the caller's, so an unknown one is a ValueError."""
     if expected_kind is not None and expected_kind not in _COLLECTIONS:
         raise ValueError(f"unknown indicator kind {expected_kind!r}")
+    # Fast path for the overwhelmingly common input: a value that normalization would leave
+    # untouched (nothing to strip, refang, lower-case or extract). Each branch returns what
+    # the full path below returns for it (test_fast_path_matches_full_path checks this).
+    if type(raw) is str and len(raw) <= 253:
+        if expected_kind != "hash" and expected_kind != "ip":
+            if _FAST_DOMAIN.fullmatch(raw) and "xn--" not in raw:
+                return _judge_domain(raw, raw, policy)
+        if expected_kind is None or expected_kind == "ip":
+            match = _IPV4.fullmatch(raw)
+            if match:
+                a, b, c, d = (int(group) for group in match.groups())
+                return _classify_ipv4(raw, (a << 24) | (b << 16) | (c << 8) | d, raw, policy, "")
+        if expected_kind is None or expected_kind == "hash":
+            hash_type = HASH_TYPES.get(len(raw))
+            if hash_type and _HEX.fullmatch(raw):
+                return Indicator(raw, "hash", raw.lower(), "ok", "", hash_type)
+    return _classify_full(raw, expected_kind, policy)
+
+
+def _classify_full(raw, expected_kind, policy):
+    """classify without its fast path (the reference the fast path is tested against)."""
     result = _classify(raw, expected_kind, policy)
     if expected_kind is None or result.kind == expected_kind or not result.kind:
         return result
@@ -528,6 +552,11 @@ def _classify_domain(raw, name, policy):
     error = _name_error(name)
     if error:
         return _invalid(raw, error)
+    return _judge_domain(raw, name, policy)
+
+
+def _judge_domain(raw, name, policy):
+    """The policy part of _classify_domain, for a name whose syntax is known valid."""
     pattern = policy.never_send_domain(name)
     if pattern:
         return Indicator(raw, "domain", name, "skipped",

@@ -122,7 +122,13 @@ class VTClient:
     # ---- session -------------------------------------------------------------------------
     def _build_session(self, proxy_password, cached):
         state_dir = self.settings.resolved_state_dir
-        session = _cached_session(self.settings, state_dir) if cached else requests.Session()
+        session = requests.Session()
+        if cached:
+            try:
+                session = _cached_session(self.settings, state_dir)
+            except Exception as exc:  # noqa: BLE001 - a broken cache must not stop the calls
+                app_logging.log_event(log, 30, "http_cache_unavailable",
+                                      error=f"{type(exc).__name__}: {_short(exc)}")
         adapter = _TLSAdapter(cafile=_ca_file(self.settings.ca_bundle, state_dir),
                               max_retries=0)
         session.mount("https://", adapter)
