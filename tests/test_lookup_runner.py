@@ -144,6 +144,36 @@ def test_hash_lookup_fields():
 
 
 # ---- the runner's column layout == output_rows placed the straightforward way --------------
+
+def reference_output_rows(kind, resolution, indicator, now):
+    """The list of {field: value} rows (first row: scalars + first multivalues).
+    LookupRunner.run writes these same rows through _Layout, without the dicts; tests
+    compare the two."""
+    first = {"vt_status": resolution.status, "vt_error": resolution.error,
+             "vt_cache": resolution.cache, "vt_id": indicator.value}
+    if indicator.status == "ok" and indicator.value:
+        first["vt_link"] = lookup_runner.vt_link(indicator)
+    record = resolution.record
+    if not record:
+        return [first]
+    fields = record.get("fields", {})
+    first["vt_id"] = record.get("id") or indicator.value
+    for name in lookup_runner.SCALARS[kind]:
+        value = fields.get(name)
+        first[name] = "" if value is None else str(value)
+    if kind == "domain" and fields.get("creation_date"):
+        first["age_days"] = str(int((now - fields["creation_date"]) // 86400))
+    rows = [first]
+    for name in lookup_runner.KIND_MULTIVALUES[kind]:
+        values = lookup_runner.resolution_ids(lookup_runner.STORE_KIND[kind], record) if name == "resolutions" \
+            else fields.get(name)
+        for index, value in enumerate((values or ())[:lookup_runner.MULTIVALUE_CAP]):
+            if index == len(rows):
+                rows.append({})
+            rows[index][name] = "" if value is None else str(value)
+    return rows
+
+
 def reference_run(kind, text_in, answers, policy, now):
     """The runner as it was first written: output_rows dicts placed through a name->column
     map, row by row (the per-row cost the layout removes; the output must not change)."""
@@ -164,7 +194,7 @@ def reference_run(kind, text_in, answers, policy, now):
             res = lookup_runner.resolution_for_unsendable(ind)
         else:
             res = answers.get(ind.value, Resolution(status="not_found", cache="miss"))
-        for index, values in enumerate(lookup_runner.output_rows(kind, res, ind, now)):
+        for index, values in enumerate(reference_output_rows(kind, res, ind, now)):
             line = (list(row) + [""] * len(header))[:len(header)] if index == 0 \
                 else [""] * len(header)
             line[q] = query
