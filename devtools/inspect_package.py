@@ -59,7 +59,10 @@ def findings(report, results=("failure", "error", "future_failure", "warning")):
         for group in app_report.get("groups", []):
             for check in group.get("checks", []):
                 if check.get("result") in results:
-                    messages = check.get("messages") or [{}]
+                    # The message that gave the check its result (others may be notes).
+                    messages = [m for m in check.get("messages") or []
+                                if m.get("result") == check["result"]] or \
+                        check.get("messages") or [{}]
                     yield check["result"], check["name"], messages[0].get("message", "")
 
 
