@@ -10,7 +10,11 @@ PACKAGE := dist/vtpivot-$(VERSION).tgz
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: all deps venvs lint test test-py39 test-py313 test-js package inspect demo bench viz clean
+.PHONY: all sysdeps deps venvs lint test test-py39 test-py313 test-js package inspect demo bench viz clean
+
+# Debian packages (libmagic1, redis-server, chromium): installed when missing and root.
+sysdeps:
+	bash devtools/system_deps.sh --required
 
 all: test
 
@@ -50,7 +54,7 @@ test-js: viz
 
 # The whole suite: lint, both interpreters, the JS/browser tests, then the package and
 # AppInspect on it.
-test: lint test-py39 test-py313 test-js inspect
+test: sysdeps lint test-py39 test-py313 test-js inspect
 
 package: deps viz
 	$(PY39) devtools/build_package.py --out $(PACKAGE)
@@ -59,6 +63,7 @@ inspect: package $(VENV)/tools/.stamp
 	$(VENV)/tools/bin/python devtools/inspect_package.py $(PACKAGE)
 
 demo: package $(VENV)/tools/.stamp
+	bash devtools/system_deps.sh
 	PY39=$(PY39) $(VENV)/tools/bin/python demo/run_demo.py --package $(PACKAGE) $(DEMO_ARGS)
 
 $(VENV)/tools/.bench-stamp: $(VENV)/tools/.stamp bench/requirements-bench.txt
