@@ -275,3 +275,15 @@ def test_one_file_named_three_ways_in_one_batch_is_one_request(fake_vt, tmp_path
     results = values_of(w.resolve([FILE["md5"], FILE["sha1"], FILE["sha256"]], kind="hash"))
     assert {r.record["id"] for r in results.values()} == {FILE["sha256"]}
     assert fake_vt.total_calls == 1
+
+
+def test_debug_level_logs_one_answer_per_indicator_hits_included(fake_vt, tmp_path, caplog):
+    import logging
+
+    w = Wired(fake_vt.url, tmp_path, key=PREMIUM, tier="premium")
+    w.resolve(["alpha.example", "beta.example"])
+    with caplog.at_level(logging.DEBUG, logger="vtpivot"):
+        w.resolve(["alpha.example", "ALPHA.example", "beta.example"])
+    answers = [r for r in caplog.records if r.getMessage() == "vt_answer"]
+    assert sorted((r.kv["indicator"], r.kv["cache"], r.kv["status"]) for r in answers) == [
+        ("alpha.example", "hit", "ok"), ("beta.example", "hit", "ok")]

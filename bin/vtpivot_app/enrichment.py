@@ -108,6 +108,10 @@ class Enricher:
         self.stats.hits += hits
         if misses:
             self._resolve_misses(misses, results)
+        if log.isEnabledFor(logging.DEBUG):  # one line per indicator, cache hits included
+            for (kind, value), res in results.items():
+                app_logging.log_event(log, logging.DEBUG, "vt_answer", kind=kind,
+                                      indicator=value, cache=res.cache, status=res.status)
         return results
 
     def _from_entry(self, entry, cache, note=""):
