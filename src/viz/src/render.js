@@ -210,8 +210,12 @@ GraphView.prototype._bindInteraction = function () {
     .scaleExtent([0.05, 12])
     .on('zoom', function (event) {
       self.transform = event.transform;
-      if (event.sourceEvent) self.autoFit = false;
-      self._hideTooltip();
+      // Only the user's own zoom/pan hides the tooltip: the automatic re-fit that follows
+      // the settling layout must not blink it away under a resting pointer.
+      if (event.sourceEvent) {
+        self.autoFit = false;
+        self._hideTooltip();
+      }
       self.requestDraw();
     });
 

@@ -34,6 +34,18 @@ function node(st, id) {
 async function shot(page, name) {
   await page.locator('#panel').screenshot({ path: path.join(OUT, name) });
 }
+// Put the pointer on a node. On a loaded host the layout may still drift after settle(), so
+// read the node's position afresh until the view reports it under the pointer.
+async function pointAt(page, id) {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const n = node(await state(page), id);
+    await page.mouse.move(n.x, n.y);
+    if ((await state(page)).hover === id) return n;
+    await page.mouse.move(2, 300);
+    await page.waitForTimeout(100);
+  }
+  assert.fail(`the pointer never rested on ${id}`);
+}
 function close(rgb, expected, tol) {
   return Math.abs(rgb[0] - expected[0]) + Math.abs(rgb[1] - expected[1]) + Math.abs(rgb[2] - expected[2]) <= tol;
 }
@@ -90,9 +102,8 @@ describe('vtgraph in headless Chromium', () => {
   });
 
   it('hover highlights neighbours and shows a tooltip with the node facts', async () => {
+    await pointAt(h.page, '192.0.2.41');
     const st = await state(h.page);
-    const ip = node(st, '192.0.2.41');
-    await h.page.mouse.move(ip.x, ip.y);
     await h.page.waitForSelector('.vtgraph-tooltip.vtgraph-visible');
     const tip = await h.page.locator('.vtgraph-tooltip').innerText();
     assert.match(tip, /192\.0\.2\.41/);
@@ -110,8 +121,7 @@ describe('vtgraph in headless Chromium', () => {
 
   it('click drills down with the node value and type', async () => {
     await h.page.evaluate(() => { window.__drilldowns.length = 0; });
-    const st = await state(h.page);
-    const d = node(st, 'micros0ft-auth.co');
+    const d = await pointAt(h.page, 'micros0ft-auth.co');
     await h.page.mouse.click(d.x, d.y);
     const calls = await h.page.evaluate(() => window.__drilldowns);
     assert.equal(calls.length, 1);
@@ -119,7 +129,7 @@ describe('vtgraph in headless Chromium', () => {
     assert.deepEqual(calls[0].data, { node: 'micros0ft-auth.co', node_type: 'domain', domain: 'micros0ft-auth.co' });
     assert.equal(calls[0].hasEvent, true);
     // An IP node hands its type too.
-    const ip = node(st, '198.51.100.23');
+    const ip = await pointAt(h.page, '198.51.100.23');
     await h.page.mouse.click(ip.x, ip.y);
     const last = (await h.page.evaluate(() => window.__drilldowns)).at(-1);
     assert.deepEqual(last.data, { node: '198.51.100.23', node_type: 'ip', ip: '198.51.100.23' });
@@ -129,13 +139,11 @@ describe('vtgraph in headless Chromium', () => {
   });
 
   it('drag pins a node; wheel zooms; search finds a node', async () => {
-    let st = await state(h.page);
-    const n = node(st, 'cdn-assets-static.net');
-    await h.page.mouse.move(n.x, n.y);
+    const n = await pointAt(h.page, 'cdn-assets-static.net');
     await h.page.mouse.down();
     await h.page.mouse.move(n.x + 40, n.y + 30, { steps: 5 });
     await h.page.mouse.up();
-    st = await state(h.page);
+    let st = await state(h.page);
     const moved = node(st, 'cdn-assets-static.net');
     assert.equal(moved.pinned, true);
     assert.ok(Math.abs(moved.x - (n.x + 40)) < 3 && Math.abs(moved.y - (n.y + 30)) < 3, 'node follows the pointer');
