@@ -132,6 +132,18 @@ def run_lookup(python, args, stdin_bytes, env, cwd, timeout=120):
     return proc
 
 
+def lookup_rows(kind, queries, env, cached=False, python=None, cwd=REPO):
+    """Run the vt_<kind> lookup (or its cached twin) with transforms.conf's header and return
+    its output rows; a non-zero exit fails the test with the script's stderr."""
+    import sys
+
+    args = [kind] + (["--cached"] if cached else [])
+    stdin = lookup_input(transforms_fields("vt_" + kind), queries)
+    proc = run_lookup(python or sys.executable, args, stdin, env, cwd)
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    return parse_output(proc.stdout)[1]
+
+
 def lookup_env(splunk_home, api_url, api_key=None, **extra):
     """A clean environment (no inherited VT_/VTPIVOT_ variables)."""
     env = {k: v for k, v in os.environ.items()

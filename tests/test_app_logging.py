@@ -14,14 +14,11 @@ import glob
 import logging
 import os
 import re
-import subprocess
-import sys
 from datetime import datetime, timezone
 
 import pytest
 
-from lookup_helpers import LOOKUP_SCRIPT, REPO, lookup_env, lookup_input, parse_output, \
-    transforms_fields
+from lookup_helpers import REPO, lookup_env, lookup_rows
 from redis_fixture import run_workers
 from vtpivot_app import app_logging
 
@@ -77,24 +74,14 @@ def home(tmp_path):
     return tmp_path / "splunk"
 
 
-def lookup(kind, queries, env, cached=False):
-    header = transforms_fields("vt_" + kind)
-    args = [kind] + (["--cached"] if cached else [])
-    proc = subprocess.run([sys.executable, LOOKUP_SCRIPT] + args,
-                          input=lookup_input(header, queries), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=env, cwd=REPO, timeout=120)
-    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
-    return parse_output(proc.stdout)[1]
-
-
 # ---- one vt_call line per VT call ----------------------------------------------------------
 def test_one_vt_call_line_per_request_with_kind_cache_status_elapsed(fake_vt_factory, home):
     vt = fake_vt_factory(keys={SECRET_KEY: "premium"})
     env = lookup_env(home, vt.url, SECRET_KEY)
-    rows = lookup("domain", ["alpha.example", "no-such-domain.example", "alpha.example"], env)
+    rows = lookup_rows("domain", ["alpha.example", "no-such-domain.example", "alpha.example"], env)
     firsts = [r for r in rows if r["vt_status"]]          # extra rows carry multivalues only
     assert [r["vt_status"] for r in firsts] == ["ok", "not_found", "ok"]
-    rows = lookup("ip", ["8.8.8.8"], env)
+    rows = lookup_rows("ip", ["8.8.8.8"], env)
     assert rows[0]["vt_status"] in ("ok", "not_found")
     _, lines = log_lines(home / "var" / "log" / "splunk")
     calls = events(lines, "vt_call")
@@ -115,7 +102,7 @@ def test_one_vt_call_line_per_request_with_kind_cache_status_elapsed(fake_vt_fac
     assert done[0]["misses"] == "2" and done[0]["hits"] == "0"
 
     # Again: object-store hits cost no call and write no vt_call line; lookup_done counts them.
-    rows = lookup("domain", ["alpha.example"], env)
+    rows = lookup_rows("domain", ["alpha.example"], env)
     assert rows[0]["vt_cache"] == "hit"
     _, lines = log_lines(home / "var" / "log" / "splunk")
     assert len(events(lines, "vt_call")) == vt.total_calls == 3
@@ -128,10 +115,10 @@ def test_stale_and_throttled_are_counted(fake_vt_factory, home, tmp_path):
     conf.write_text("[cache]\nttl_domain = 0\n[api]\nmax_retries = 0\n", encoding="utf-8")
     env = lookup_env(home, vt.url, "test-premium-key", VTPIVOT_CONF=str(conf),
                      VTPIVOT_PER_MINUTE=1, VTPIVOT_MAX_WAIT=0)
-    assert lookup("domain", ["alpha.example"], env)[0]["vt_status"] == "ok"
+    assert lookup_rows("domain", ["alpha.example"], env)[0]["vt_status"] == "ok"
     vt.inject("transient", count=1)
     # ttl 0: the entry is already stale; the call fails (503, or the budget): served stale.
-    rows = lookup("domain", ["alpha.example", "beta.example"], env)
+    rows = lookup_rows("domain", ["alpha.example", "beta.example"], env)
     by_query = {r["query"]: r for r in rows if r["vt_status"]}
     assert by_query["alpha.example"]["vt_cache"] == "stale"
     _, lines = log_lines(home / "var" / "log" / "splunk")
@@ -165,11 +152,11 @@ def test_http_cache_hit_is_logged_as_cache_hit(fake_vt, tmp_path, monkeypatch):
 def test_no_key_proxy_credentials_or_body_in_the_log(fake_vt_factory, home, tmp_path):
     vt = fake_vt_factory(keys={SECRET_KEY: "premium"})
     env = lookup_env(home, vt.url, SECRET_KEY, VTPIVOT_LOG_LEVEL="DEBUG", VTPIVOT_PER_MINUTE=0)
-    lookup("domain", ["alpha.example", "mail.alpha.example"], env)
-    lookup("hash", ["0" * 63 + "1"], env)
+    lookup_rows("domain", ["alpha.example", "mail.alpha.example"], env)
+    lookup_rows("hash", ["0" * 63 + "1"], env)
     # A wrong key: VT's 401 answer is logged, the key is not.
     bad = lookup_env(home, vt.url, SECRET_KEY + "-revoked", VTPIVOT_PER_MINUTE=0)
-    assert lookup("domain", ["beta.example"], bad)[0]["vt_status"] == "error"
+    assert lookup_rows("domain", ["beta.example"], bad)[0]["vt_status"] == "error"
     # A proxy with credentials that refuses: the error is logged, the credentials are not.
     conf = tmp_path / "proxy.conf"
     conf.write_text("[proxy]\nurl = http://127.0.0.1:1\nusername = proxyuser\n"
@@ -179,7 +166,7 @@ def test_no_key_proxy_credentials_or_body_in_the_log(fake_vt_factory, home, tmp_
                          VTPIVOT_CONF=str(conf), VTPIVOT_PROXY_PASSWORD=PROXY_PASSWORD,
                          VTPIVOT_PER_MINUTE=0)
     proxied.pop("VT_API_URL")
-    assert lookup("domain", ["gamma.example"], proxied)[0]["vt_status"] == "error"
+    assert lookup_rows("domain", ["gamma.example"], proxied)[0]["vt_status"] == "error"
     raw, lines = log_lines(home / "var" / "log" / "splunk")
     from urllib.parse import quote
 

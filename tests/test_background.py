@@ -5,14 +5,11 @@ The queue is filled the way production fills it: the real lookup entry point
 (bin/vt_lookup.py) meets a spent budget and queues the throttled indicators."""
 import configparser
 import os
-import subprocess
-import sys
 
 import pytest
 
 from splunk_chunked import command_argv, run_command, searchinfo
-from lookup_helpers import LOOKUP_SCRIPT, REPO, lookup_env, lookup_input, parse_output, \
-    transforms_fields
+from lookup_helpers import REPO, lookup_env, lookup_rows
 from vtpivot_app import background, popular_domains
 from vtpivot_app.indicators import IndicatorPolicy, classify
 
@@ -23,13 +20,9 @@ DOMAINS = ["alpha.example", "beta.example", "mail.alpha.example", "parked-01.exa
 
 
 def lookup(kind, queries, env, cached=False):
-    header = transforms_fields("vt_" + kind)
-    args = [kind] + (["--cached"] if cached else [])
-    proc = subprocess.run([sys.executable, LOOKUP_SCRIPT] + args,
-                          input=lookup_input(header, queries), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=env, cwd=REPO, timeout=120)
-    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
-    return {r["query"]: r for r in parse_output(proc.stdout)[1] if r["vt_status"]}
+    """{query: first output row} (the first row is the one that carries vt_status)."""
+    return {r["query"]: r for r in lookup_rows(kind, queries, env, cached=cached)
+            if r["vt_status"]}
 
 
 @pytest.fixture
