@@ -20,7 +20,8 @@ from vtpivot_app import app_logging, errors
 from vtpivot_app.quota import Budget, RateLimiter, Throttled
 from vtpivot_app.settings import Settings, validate
 from vtpivot_app.storage_backends import open_backend
-from vtpivot_app.vt_client import MAX_PAGE_LIMIT, VTClient, next_utc_midnight
+from vtpivot_app.quota import next_utc_midnight
+from vtpivot_app.vt_client import MAX_PAGE_LIMIT, VTClient
 
 PUBLIC = "test-public-key"
 PREMIUM = "test-premium-key"

@@ -172,12 +172,10 @@ class Enricher:
         return Resolution(status="ok", cache="miss", record=record)
 
     def _failed(self, kind, value, entry, exc):
-        throttled = type(exc).__name__ == "Throttled" or getattr(exc, "code", "") in (
-            "VTP-E020", "VTP-E021", "VTP-E022", "VTP-E023")
+        # quota.Throttled (our budget) and QuotaExceeded (VirusTotal's) carry E020-E023.
+        throttled = getattr(exc, "code", "") in ("VTP-E020", "VTP-E021", "VTP-E022", "VTP-E023")
         if isinstance(exc, VTPivotError):
             message = str(exc)
-        elif throttled:
-            message = _throttle_text(exc)
         else:
             log.exception("unexpected failure resolving an indicator")
             message = f"[VTP-E030] unexpected error: {type(exc).__name__}"
@@ -199,13 +197,6 @@ class Enricher:
                 self.queue.push(STORE_KINDS[kind], value, reason=reason)
             except Exception:  # the queue is a convenience; never fail a row for it
                 log.warning("could not queue %s for background enrichment", kind)
-
-
-def _throttle_text(exc):
-    message = getattr(exc, "message", "") or str(exc)
-    code = {"minute": "VTP-E020", "day": "VTP-E021", "month": "VTP-E022",
-            "circuit": "VTP-E023"}.get(getattr(exc, "window", ""), "VTP-E020")
-    return f"[{code}] {message}"
 
 
 def build_enricher(settings, live=True, service=None, environ=None):

@@ -23,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import app_logging
+from .quota import next_utc_midnight
 from .errors import (MalformedResponse, NetworkError, QuotaExceeded, TLSError, Transient,
                      VTError, error_from_response)
 from .settings import app_version
@@ -86,11 +87,6 @@ def _proxy_url(settings, proxy_password):
             app_logging.register_secret(quote(proxy_password, safe=""))
         parts = parts._replace(netloc=f"{auth}@{parts.netloc}")
     return urlunsplit(parts)
-
-
-def next_utc_midnight(now):
-    day = int(now // 86400)
-    return float((day + 1) * 86400)
 
 
 class VTClient:
