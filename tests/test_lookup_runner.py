@@ -2,7 +2,10 @@
 import csv
 import io
 
-from vtpivot_app import lookup_runner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vtpivot_app import lookup_runner, vt_objects
 from vtpivot_app.enrichment import Resolution
 from vtpivot_app.indicators import IndicatorPolicy
 
@@ -25,7 +28,7 @@ class FakeEnricher:
         self.answers = answers
         self.calls = []
 
-    def resolve(self, indicators):
+    def resolve(self, indicators, need_record=True):
         self.calls.append([(i.kind, i.value) for i in indicators])
         return {(i.kind, i.value): self.answers.get(i.value, Resolution(status="not_found",
                                                                         cache="miss"))
@@ -165,9 +168,9 @@ def reference_output_rows(kind, resolution, indicator, now):
         first["age_days"] = str(int((now - fields["creation_date"]) // 86400))
     rows = [first]
     for name in lookup_runner.KIND_MULTIVALUES[kind]:
-        values = lookup_runner.resolution_ids(lookup_runner.STORE_KIND[kind], record) if name == "resolutions" \
-            else fields.get(name)
-        for index, value in enumerate((values or ())[:lookup_runner.MULTIVALUE_CAP]):
+        values = vt_objects.resolution_ids(lookup_runner.STORE_KIND[kind], record) \
+            if name == "resolutions" else fields.get(name)
+        for index, value in enumerate((values or ())[:vt_objects.MULTIVALUE_CAP]):
             if index == len(rows):
                 rows.append({})
             rows[index][name] = "" if value is None else str(value)
@@ -270,3 +273,27 @@ def test_layout_matches_output_rows_for_ip_and_hash():
         runner = lookup_runner.LookupRunner(kind, FakeEnricher(answers), policy,
                                             clock=lambda: 1700000000)
         assert runner.run(text) == reference_run(kind, text, answers, policy, 1700000000)
+
+
+# ---- csv_line == csv.writer ------------------------------------------------------------------
+
+def writer_line(row):
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator="\n").writerow(row)
+    return buf.getvalue()
+
+
+CSV_CELLS = st.text(alphabet=st.sampled_from(list('ab ,"\r\n\t\x00\udc80\udc00é\u2028;\'')),
+                    max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(CSV_CELLS, max_size=6))
+def test_csv_line_writes_what_csv_writer_writes(row):
+    assert lookup_runner.csv_line(row) + "\n" == writer_line(row)
+
+
+def test_csv_line_edge_rows():
+    for row in ([], [""], ["", ""], [" lead", "trail "], ["a,b"], ['q"q'], ["cr\r"], ["lf\n"],
+                ["x"] * 19, [1, None, 2.5], ["nul\x00"]):
+        assert lookup_runner.csv_line(row) + "\n" == writer_line(row), row

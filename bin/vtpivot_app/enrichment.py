@@ -17,18 +17,55 @@ from dataclasses import dataclass
 
 from . import app_logging
 from .errors import NotFound, VTPivotError
-from .vt_objects import OBJECT_RELATIONSHIPS, aliases, summarize
+from .vt_objects import OBJECT_RELATIONSHIPS, aliases, lookup_view, summarize
 
 STORE_KINDS = {"domain": "domain", "ip": "ip", "hash": "file"}
 log = app_logging.get_logger("enrichment")
 
 
-@dataclass
 class Resolution:
-    status: str            # ok | not_found | invalid | skipped | throttled | error
-    cache: str = ""        # hit | miss | stale | "" (never looked up)
-    record: dict = None    # the summary record (vt_objects.summarize) when known
-    error: str = ""        # "[VTP-Exxx] why", when status is not ok (or ok but stale)
+    """What became of one indicator. A resolution from the store keeps its entry and reads
+    the record from it only when asked (a cached lookup uses the entry's view instead)."""
+
+    __slots__ = ("status", "cache", "error", "_record", "_entry")
+
+    def __init__(self, status, cache="", record=None, error="", entry=None):
+        self.status = status  # ok | not_found | invalid | skipped | throttled | error
+        self.cache = cache    # hit | miss | stale | "" (never looked up)
+        self.error = error    # "[VTP-Exxx] why", when status is not ok (or ok but stale)
+        self._record = record  # the summary record (vt_objects.summarize) when known
+        self._entry = entry    # the object store's entry it came from, if any
+
+    @property
+    def record(self):
+        if self._record is None and self._entry is not None:
+            self._record = self._entry.record
+        return self._record
+
+    def lookup_view(self, store_kind):
+        """vt_objects.lookup_view of the record (the stored one when the entry has it);
+        None when there is no record."""
+        if self._entry is not None and self._entry.view is not None:
+            return self._entry.view
+        record = self.record
+        return lookup_view(store_kind, record) if record else None
+
+    @property
+    def record_id(self):
+        """The object's canonical id (a file's sha256), "" when unknown."""
+        if self._entry is not None and self._entry.id:
+            return self._entry.id
+        record = self._record
+        return (record.get("id") or "") if record else ""
+
+    def __eq__(self, other):
+        return isinstance(other, Resolution) and (
+            self.status, self.cache, self.error, self.record) == (
+            other.status, other.cache, other.error, other.record)
+
+    def __repr__(self):
+        return "Resolution(status=%r, cache=%r, error=%r)" % (self.status, self.cache,
+                                                              self.error)
 
 
 @dataclass
@@ -84,8 +121,9 @@ class Enricher:
             raise self._client_error
         return self._client
 
-    def resolve(self, indicators):
-        """{(kind, value): Resolution} for every distinct sendable indicator given."""
+    def resolve(self, indicators, need_record=True):
+        """{(kind, value): Resolution} for every distinct sendable indicator given.
+        need_record=False: the caller reads only lookup views (ObjectStore.get_many)."""
         wanted = {}
         for ind in indicators:
             if ind.status == "ok":
@@ -97,7 +135,7 @@ class Enricher:
             by_kind.setdefault(kind, []).append(value)
         clock, from_entry, hits = self.clock, self._from_entry, 0  # locals: once per row
         for kind, values in by_kind.items():
-            cached = self.store.get_many(STORE_KINDS[kind], values)
+            cached = self.store.get_many(STORE_KINDS[kind], values, need_record)
             for value in values:
                 entry = cached.get(value)
                 if entry is not None and entry.is_fresh(clock()):
@@ -118,7 +156,7 @@ class Enricher:
         if entry.status == "not_found":
             return Resolution(status="not_found", cache=cache,
                               error="[VTP-E013] VirusTotal has no such object")
-        return Resolution(status="ok", cache=cache, record=entry.record, error=note)
+        return Resolution(status="ok", cache=cache, error=note, entry=entry)
 
     def _resolve_misses(self, misses, results):
         if not self.live:

@@ -24,24 +24,15 @@ from . import app_logging
 from .enrichment import Resolution, resolution_for_unsendable
 from .errors import VTPivotError
 from .indicators import IndicatorPolicy, classify, vt_link
-from .vt_objects import resolution_ids
+from .vt_objects import LOOKUP_MULTIVALUES, LOOKUP_SCALARS
 
 LOOKUP_KINDS = {"domain": "domain", "ip": "ip", "hash": "hash"}
-MULTIVALUE_CAP = 200  # values per multivalue field; transforms.conf max_matches is above it
 NUL_PLACEHOLDER = "\udc00"  # never produced by surrogateescape decoding (only \udc80-\udcff)
-COMMON_FIELDS = ("malicious", "suspicious", "harmless", "undetected", "reputation",
-                 "last_analysis_date")
-KIND_SCALARS = {
-    "domain": ("creation_date", "registrar", "cert_issuer"),
-    "ip": ("asn", "as_owner", "country", "network", "continent"),
-    "hash": ("md5", "sha1", "sha256", "size", "type_description", "meaningful_name",
-             "first_submission_date", "popular_threat_label"),
-}
-KIND_MULTIVALUES = {
-    "domain": ("resolutions", "tags", "categories"),
-    "ip": ("resolutions", "tags"),
-    "hash": ("names", "tags"),
-}
+STORE_KIND = {"domain": "domain", "ip": "ip", "hash": "file"}
+# Per lookup kind: the scalar fields written on the first row, and the multivalue fields.
+SCALARS = {kind: LOOKUP_SCALARS[STORE_KIND[kind]] for kind in LOOKUP_KINDS}
+KIND_MULTIVALUES = {kind: LOOKUP_MULTIVALUES[STORE_KIND[kind]] for kind in LOOKUP_KINDS}
+STATUS_FIELDS = ("vt_status", "vt_error", "vt_cache", "vt_id")
 log = app_logging.get_logger("lookup")
 
 
@@ -55,12 +46,6 @@ def decode_input(raw_bytes):
 def encode_output(text):
     return text.replace(NUL_PLACEHOLDER, "\x00").encode("utf-8", "surrogateescape")
 
-
-# Per lookup kind: the scalar fields written on the first row (precomputed: this runs once
-# per distinct indicator, 20,000 times a second on a cached run).
-SCALARS = {kind: COMMON_FIELDS + names for kind, names in KIND_SCALARS.items()}
-STORE_KIND = {"domain": "domain", "ip": "ip", "hash": "file"}
-STATUS_FIELDS = ("vt_status", "vt_error", "vt_cache", "vt_id")
 
 
 class LookupRunner:
@@ -104,16 +89,16 @@ class LookupRunner:
             if query and query not in indicators:
                 indicators[query] = classify(query, expected, policy)
         sendable = {(i.kind, i.value): i for i in indicators.values() if i.status == "ok"}
-        resolutions = self.enricher.resolve(list(sendable.values()))
+        resolutions = self.enricher.resolve(list(sendable.values()), need_record=False)
         now = self.clock()
         layout = _Layout(self.kind, header, q)
         width = len(header)
-        lines = [header]
+        lines = [csv_line(header)]  # CSV text, one item per output row
         answers = {}  # query -> layout.answer(...): built once per distinct query
         for row in rows:
             query = row[q] if q < len(row) else ""
             if not query:
-                lines.append(row)
+                lines.append(csv_line(row))
                 continue
             answer = answers.get(query)
             if answer is None:
@@ -136,18 +121,41 @@ class LookupRunner:
                 for column, field in layout.placed:
                     if field not in unset:
                         line[column] = values[field]
-                lines.append(line)
+                lines.append(csv_line(line))
             if extra:
                 lines.extend(extra)
-        out = io.StringIO(newline="")
-        csv.writer(out, lineterminator="\n").writerows(lines)
-        return out.getvalue()
+        lines.append("")
+        return "\n".join(lines)
+
+
+_quoting_writer_buffer = io.StringIO(newline="")
+_quoting_writer = csv.writer(_quoting_writer_buffer, lineterminator="\n")
+
+
+def csv_line(cells):
+    """The line (without its end) that csv.writer(lineterminator="\n") writes for a row of
+    strings. A row that needs no quoting (no comma, quote, CR, LF or NUL in any cell, and
+    not one empty cell) is its cells joined by commas, which is what csv.writer writes for
+    it; the others go through csv.writer. (Python 3.9's writer tests every character of
+    every cell against the line terminator with a function call: a fifth of a cached run.)"""
+    try:
+        line = ",".join(cells)
+    except TypeError:  # a cell that is not a string: csv.writer formats it
+        line = ""
+    if (not line or line.count(",") != len(cells) - 1 or '"' in line or "\n" in line
+            or "\r" in line or "\x00" in line):  # 3.9 quotes NUL (its "no escapechar")
+        _quoting_writer.writerow(cells)
+        line = _quoting_writer_buffer.getvalue()[:-1]
+        _quoting_writer_buffer.seek(0)
+        _quoting_writer_buffer.truncate()
+    return line
 
 
 class _Layout:
-    """The output rows of one answer for one header, without per-row dicts: the fields of a kind in a fixed
-    order, each one's column found once (this runs once per distinct indicator, 20,000
-    times a second on a cached run)."""
+    """The output rows of one answer for one header, without per-row dicts: the fields of a
+    kind in a fixed order, each one's column found once, the values taken from the record's
+    lookup view (this runs once per distinct indicator, tens of thousands of times a second
+    on a cached run)."""
 
     def __init__(self, kind, header, q):
         self.kind = kind
@@ -155,7 +163,10 @@ class _Layout:
         self.scalars = SCALARS[kind]
         multi = KIND_MULTIVALUES[kind]
         fields = STATUS_FIELDS + ("vt_link",) + self.scalars + ("age_days",) + multi
-        self.first_multi = len(fields) - len(multi)
+        # An answer without a record: every field after vt_link is empty and left unset.
+        self.no_record_values = [""] * (len(fields) - 5)
+        self.no_record_unset = tuple(range(5, len(fields)))
+        self.no_record_no_link_unset = (4,) + self.no_record_unset
         positions = {name: i for i, name in enumerate(header)}  # a repeated name: its last
         self.width, self.q = len(header), q
         self.multi_columns = tuple(positions.get(name) for name in multi)
@@ -170,53 +181,45 @@ class _Layout:
         self.pick = itemgetter(*picks) if len(picks) > 1 else lambda seq: (seq[picks[0]],)
 
     def answer(self, resolution, indicator, now, query):
-        """(first row of an empty input row, field values, indexes of the fields left unset,
-        extra rows), placed in columns (fields the header lacks are dropped). The test suite
-        keeps the straightforward dict-per-row version as its oracle."""
-        record = resolution.record
-        vt_id = indicator.value
-        if record:
-            fields = record.get("fields", {})
-            vt_id = record.get("id") or indicator.value
-        values = [resolution.status, resolution.error, resolution.cache, vt_id, ""]
-        unset = set()
-        if indicator.status == "ok" and indicator.value:
-            values[4] = vt_link(indicator)
+        """(CSV line of the first row for an input row empty but for its query, the field
+        values, indexes of the fields left unset, CSV lines of the extra rows); fields the
+        header lacks are dropped. The test suite keeps the straightforward dict-per-row
+        version as its oracle."""
+        view = resolution.lookup_view(self.store_kind)
+        link = vt_link(indicator) if indicator.value else ""  # "" unless status is ok
+        if view is None:
+            values = [resolution.status, resolution.error, resolution.cache, indicator.value,
+                      link] + self.no_record_values + [query, ""]
+            unset = self.no_record_unset if link else self.no_record_no_link_unset
+            return csv_line(self.pick(values)), values, unset, ()
+        scalars, created, multis = view
+        values = [resolution.status, resolution.error, resolution.cache,
+                  resolution.record_id or indicator.value, link]
+        unset = [] if link else [4]
+        values += scalars
+        if created is not None:
+            values.append(str(int((now - created) // 86400)))
         else:
-            unset.add(4)
-        extra = ()
-        if not record:
-            unset.update(range(5, self.first_multi + len(self.multi_columns)))
-            values += [""] * (self.first_multi + len(self.multi_columns) - 5)
-        else:
-            get = fields.get
-            values += ["" if value is None else str(value) for value in map(get, self.scalars)]
-            if self.kind == "domain" and get("creation_date"):
-                values.append(str(int((now - fields["creation_date"]) // 86400)))
-            else:
-                unset.add(len(values))
+            unset.append(len(values))
+            values.append("")
+        extra = []
+        for multi, column in zip(multis, self.multi_columns):
+            if not multi:
+                unset.append(len(values))
                 values.append("")
-            extra = []
-            for name, column in zip(KIND_MULTIVALUES[self.kind], self.multi_columns):
-                multi = resolution_ids(self.store_kind, record) if name == "resolutions" \
-                    else get(name)
-                multi = (multi or ())[:MULTIVALUE_CAP]
-                if not multi:
-                    unset.add(len(values))
-                    values.append("")
-                    continue
-                value = multi[0]
-                values.append("" if value is None else str(value))
-                for index in range(1, len(multi)):
-                    if index > len(extra):
-                        line = [""] * self.width
-                        line[self.q] = query
-                        extra.append(line)
-                    if column is not None:
-                        value = multi[index]
-                        extra[index - 1][column] = "" if value is None else str(value)
-        first = self.pick(values + [query, ""])
-        return first, values, unset, extra
+                continue
+            values.append(multi[0])
+            if len(multi) > 1:
+                while len(extra) < len(multi) - 1:
+                    line = [""] * self.width
+                    line[self.q] = query
+                    extra.append(line)
+                if column is not None:
+                    for line, value in zip(extra, multi[1:]):
+                        line[column] = value
+        values.append(query)
+        values.append("")
+        return csv_line(self.pick(values)), values, unset, [csv_line(line) for line in extra]
 
 
 def error_rows(text_in, message):

@@ -14,6 +14,16 @@ Sensible defaults (settings.py holds the ones in force): domains and IPs change 
 "not found" is often soon wrong for a new file or domain: 1 hour; stale entries kept
 30 days for stale-if-error.
 
+Stored text: a head line, then the record:
+    [id, status, fetched_at, expires_at, view format, view]
+    <record JSON, or null>
+The head carries the record's lookup view (vt_objects.lookup_view), so a cached lookup
+decodes a few strings and never the record (``get_many(..., need_record=False)``); the record
+is decoded when first asked for. The head is a list, not an object: a third faster to decode,
+and it is decoded once per row of a lookup. Compact JSON has no raw newline, so the first one
+ends the head. Entries of the earlier format, one JSON document {"i","s","f","e","r"}, read
+as before and their view is rebuilt from the record.
+
 Files: VT's canonical id is the sha256. ``put("file", sha256, record, aliases=(md5, sha1))``
 makes the md5 and sha1 point at the one sha256 entry, so any of the three finds it.
 Keys are compared case-insensitively (hashes, domains and IPv6 hex are).
@@ -23,8 +33,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Mapping, Optional
+
+from .vt_objects import LOOKUP_MULTIVALUES, LOOKUP_SCALARS, LOOKUP_VIEW_FORMAT, lookup_view
 
 KINDS = ("domain", "ip", "file")
 _KIND_ALIASES = {"hash": "file"}  # indicators.py says "hash" where VT says "file"
@@ -46,18 +57,54 @@ _JSON_SEPARATORS = (",", ":")
 _scan_json = json.decoder.JSONDecoder().scan_once
 
 
-@dataclass
 class CachedObject:
-    kind: str
-    id: str  # the canonical id (a file's sha256 even when found by md5 or sha1)
-    record: Optional[dict]  # the summary record; None when status is "not_found"
-    status: str  # "ok" | "not_found"
-    fetched_at: float
-    expires_at: float
+    """One entry. `record` is decoded from the stored text on first use (a lookup never
+    asks for it); `view` is the stored lookup view, or None when the entry has none of the
+    current format (vt_objects.LOOKUP_VIEW_FORMAT)."""
+
+    __slots__ = ("kind", "id", "status", "fetched_at", "expires_at", "view", "_record",
+                 "_record_text")
+
+    def __init__(self, kind: str, id: str, record: Optional[dict], status: str,
+                 fetched_at: float, expires_at: float, view: Optional[list] = None,
+                 record_text: Optional[str] = None):
+        self.kind = kind
+        self.id = id  # the canonical id (a file's sha256 even when found by md5 or sha1)
+        self.status = status  # "ok" | "not_found"
+        self.fetched_at = fetched_at
+        self.expires_at = expires_at
+        self.view = view
+        self._record = record  # the summary record; None when status is "not_found"
+        self._record_text = record_text  # its stored JSON, until first asked for
+
+    @property
+    def record(self) -> Optional[dict]:
+        if self._record_text is not None:
+            text, self._record_text = self._record_text, None
+            try:
+                record = json.loads(text)
+            except ValueError:
+                record = None
+            if record is not None and not isinstance(record, dict):
+                record = None
+            if record is None and self.status == "ok":
+                _log.warning("cache_entry_unreadable count=1 keys=\"%s:%s\" detail=\"record "
+                             "part unreadable; served without it\"", self.kind, self.id)
+            self._record = record
+        return self._record
 
     def is_fresh(self, now: Optional[float] = None) -> bool:
         """Pass `now` from the same clock as the store's when it is not time.time()."""
         return (time.time() if now is None else now) < self.expires_at
+
+    def __eq__(self, other):  # the view is derived from the record: not compared
+        return isinstance(other, CachedObject) and (
+            self.kind, self.id, self.status, self.fetched_at, self.expires_at, self.record) == (
+            other.kind, other.id, other.status, other.fetched_at, other.expires_at, other.record)
+
+    def __repr__(self):
+        return "CachedObject(%r, %r, status=%r, expires_at=%r)" % (
+            self.kind, self.id, self.status, self.expires_at)
 
 
 def normalize_kind(kind: str) -> str:
@@ -92,9 +139,13 @@ class ObjectStore:
         than stale_max_age past its expiry, or unreadable."""
         return self.get_many(kind, [key]).get(key)
 
-    def get_many(self, kind: str, keys: Iterable[str]) -> Dict[str, CachedObject]:
+    def get_many(self, kind: str, keys: Iterable[str],
+                 need_record: bool = True) -> Dict[str, CachedObject]:
         """{requested key: entry} for the keys found; one batched backend read (two more for
-        file hashes found only through an alias)."""
+        file hashes found only through an alias). need_record=False (the lookups) leaves
+        the record of an entry that has a current view undecoded until asked for: an
+        unreadable record part is then found late (logged, served without it) instead of
+        making the entry a miss."""
         kind = normalize_kind(kind)
         wanted = {}  # storage key -> requested keys (several spellings may share one)
         prefix = kind + ":"  # _storage_key, inlined: this runs once per row of a lookup
@@ -110,14 +161,14 @@ class ObjectStore:
         now = self.clock()
         corrupt = []
         found = self._decode_rows(kind, self.backend.get_many(NS_OBJECT, list(wanted)), now,
-                                  corrupt)
+                                  corrupt, need_record)
         missing = [sk for sk in wanted if sk not in found]
         if missing and kind == "file":
             targets = self.backend.get_many(NS_ALIAS, missing)  # alias key -> canonical id
             if targets:
                 target_keys = {sk: _storage_key(kind, target) for sk, target in targets.items()}
                 rows = self.backend.get_many(NS_OBJECT, set(target_keys.values()))
-                by_target = self._decode_rows(kind, rows, now, corrupt)
+                by_target = self._decode_rows(kind, rows, now, corrupt, need_record)
                 for sk, tk in target_keys.items():
                     if tk in by_target:
                         found[sk] = by_target[tk]
@@ -131,27 +182,43 @@ class ObjectStore:
                 result[key] = entry
         return result
 
-    def _decode_rows(self, kind, rows, now, corrupt):
+    def _decode_rows(self, kind, rows, now, corrupt, need_record=True):
         out = {}
-        scan, stale_max_age = _scan_json, self.stale_max_age
+        scan, stale_max_age, view_format = _scan_json, self.stale_max_age, LOOKUP_VIEW_FORMAT
+        n_scalars, n_multis = len(LOOKUP_SCALARS[kind]), len(LOOKUP_MULTIVALUES[kind])
         for sk, raw in rows.items():
             try:
                 try:
-                    doc, end = scan(raw, 0)
+                    head, end = scan(raw, 0)
                 except (StopIteration, TypeError, ValueError):
-                    end = -1
-                if end != len(raw):
-                    doc = json.loads(raw)
-                entry = CachedObject(kind, doc["i"], doc["r"], doc["s"], float(doc["f"]),
-                                     float(doc["e"]))
-                if entry.status not in STATUSES or not (
-                        entry.record is None or isinstance(entry.record, dict)):
+                    head, end = None, -1
+                if type(head) is list and raw.startswith("\n", end):
+                    canonical_id, status, fetched_at, expires_at, head_format, view = head
+                    if head_format != view_format:
+                        view = None  # another version's view: rebuilt from the record
+                    elif view is not None and not (type(view) is list and len(view) == 3
+                              and type(view[0]) is list and len(view[0]) == n_scalars
+                              and type(view[2]) is list and len(view[2]) == n_multis):
+                        raise ValueError("bad view")
+                    record = record_text = None
+                    if need_record or view is None:
+                        record = json.loads(raw[end + 1:])
+                    elif status == "ok":
+                        record_text = raw[end + 1:]
+                else:  # the earlier format: one document with the record inside
+                    if end != len(raw):  # not ours to take whole: json.loads says what it is
+                        head = json.loads(raw)
+                    canonical_id, status, fetched_at, expires_at = (
+                        head["i"], head["s"], head["f"], head["e"])
+                    record, view, record_text = head["r"], None, None
+                if status not in STATUSES or not (record is None or isinstance(record, dict)):
                     raise ValueError("bad status or record")
-            except (ValueError, KeyError, TypeError):
+                expires_at = float(expires_at)
+                if now < expires_at + stale_max_age:
+                    out[sk] = CachedObject(kind, canonical_id, record, status,
+                                           float(fetched_at), expires_at, view, record_text)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 corrupt.append(sk)
-                continue
-            if now < entry.expires_at + stale_max_age:
-                out[sk] = entry
         return out
 
     # ---- writes ---------------------------------------------------------------------------
@@ -164,9 +231,11 @@ class ObjectStore:
             raise TypeError("record must be a dict or None")
         ttl = self.not_found_ttl if status == "not_found" else self.ttl_seconds[kind]
         now = self.clock()
-        entry = CachedObject(kind, canonical_id, record, status, now, now + ttl)
-        raw = json.dumps({"i": canonical_id, "s": status, "f": now, "e": now + ttl,
-                          "r": record}, separators=_JSON_SEPARATORS)
+        view = lookup_view(kind, record) if record is not None else None
+        head = [canonical_id, status, now, now + ttl, LOOKUP_VIEW_FORMAT, view]
+        entry = CachedObject(kind, canonical_id, record, status, now, now + ttl, view)
+        raw = "%s\n%s" % (json.dumps(head, separators=_JSON_SEPARATORS),
+                           json.dumps(record, separators=_JSON_SEPARATORS))
         keep = ttl + self.stale_max_age  # how long the backend keeps it (GC horizon)
         canonical_key = _storage_key(kind, canonical_id)
         self.backend.put_many(NS_OBJECT, {canonical_key: raw}, keep)

@@ -146,11 +146,59 @@ def aliases(kind, record):
 def resolution_ids(kind, record):
     """The multivalue `resolutions` of a lookup: IPs of a domain, domains of an IP."""
     seen = []
-    for node in record.get("relationships", {}).get("resolutions", []):
-        if node["id"] not in seen:
-            seen.append(node["id"])
+    for node in (record.get("relationships") or {}).get("resolutions") or ():
+        node_id = node.get("id") if isinstance(node, dict) else None
+        if node_id and node_id not in seen:
+            seen.append(node_id)
     if kind == "domain":
-        for value in record.get("fields", {}).get("a_records", []):
-            if value not in seen:
+        for value in (record.get("fields") or {}).get("a_records") or ():
+            if value and value not in seen:
                 seen.append(value)
     return seen
+
+
+# ---- the lookup view: what vt_domain / vt_ip / vt_hash print of a record -----------------
+# The object store writes it beside each record (ObjectStore.put), so a cached lookup decodes
+# a dozen strings instead of the whole summary and formats nothing.
+LOOKUP_COMMON = ("malicious", "suspicious", "harmless", "undetected", "reputation",
+                 "last_analysis_date")
+LOOKUP_SCALARS = {  # by store kind; the first row of an answer holds them
+    "domain": LOOKUP_COMMON + ("creation_date", "registrar", "cert_issuer"),
+    "ip": LOOKUP_COMMON + ("asn", "as_owner", "country", "network", "continent"),
+    "file": LOOKUP_COMMON + ("md5", "sha1", "sha256", "size", "type_description",
+                             "meaningful_name", "first_submission_date",
+                             "popular_threat_label"),
+}
+LOOKUP_MULTIVALUES = {  # one output row per value
+    "domain": ("resolutions", "tags", "categories"),
+    "ip": ("resolutions", "tags"),
+    "file": ("names", "tags"),
+}
+MULTIVALUE_CAP = 200  # values per multivalue field; transforms.conf max_matches is above it
+# Stored with each view; a view of another format is ignored and rebuilt from its record.
+# Bump it whenever lookup_view's output changes for the same record.
+LOOKUP_VIEW_FORMAT = 1
+
+
+def _cell(value):
+    return "" if value is None else str(value)
+
+
+def lookup_view(kind, record):
+    """[scalar cells, creation date, multivalue cells] of a summary record of store kind
+    `kind`: the LOOKUP_SCALARS as strings ("" for None), the domain's creation date as a
+    number for age_days (None when absent or not a number), and one list of strings per
+    LOOKUP_MULTIVALUES field, capped at MULTIVALUE_CAP. JSON-able, so the store keeps it."""
+    fields = record.get("fields") or {}
+    get = fields.get
+    scalars = [_cell(value) for value in map(get, LOOKUP_SCALARS[kind])]
+    created = get("creation_date") if kind == "domain" else None
+    if isinstance(created, bool) or not isinstance(created, (int, float)) or not created:
+        created = None
+    multis = []
+    for name in LOOKUP_MULTIVALUES[kind]:
+        values = resolution_ids(kind, record) if name == "resolutions" else get(name)
+        if not isinstance(values, (list, tuple)):
+            values = ()
+        multis.append([_cell(value) for value in values[:MULTIVALUE_CAP]])
+    return [scalars, created, multis]
