@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from . import app_logging
 from .errors import NotFound, VTPivotError
-from .vt_objects import OBJECT_RELATIONSHIPS, aliases, lookup_view, summarize
+from .lookup_view import lookup_cells, record_view, view_cells
+from .vt_objects import OBJECT_RELATIONSHIPS, aliases, summarize
 
 STORE_KINDS = {"domain": "domain", "ip": "ip", "hash": "file"}
 log = app_logging.get_logger("enrichment")
@@ -43,12 +44,20 @@ class Resolution:
         return self._record
 
     def lookup_view(self, store_kind):
-        """vt_objects.lookup_view of the record (the stored one when the entry has it);
-        None when there is no record."""
+        """The record's lookup view (lookup_view.py): the stored one when the entry has it;
+        None when there is no record (or it has no view)."""
         if self._entry is not None and self._entry.view is not None:
             return self._entry.view
         record = self.record
-        return lookup_view(store_kind, record) if record else None
+        return record_view(store_kind, record) if record else None
+
+    def lookup_cells(self, store_kind):
+        """lookup_view.lookup_cells of the record, from the stored view when the record is
+        not decoded; None when there is no record."""
+        if self._record is None and self._entry is not None and self._entry.view is not None:
+            return view_cells(store_kind, self._entry.view)
+        record = self.record
+        return lookup_cells(store_kind, record) if record else None
 
     @property
     def record_id(self):

@@ -24,14 +24,15 @@ from . import app_logging
 from .enrichment import Resolution, resolution_for_unsendable
 from .errors import VTPivotError
 from .indicators import IndicatorPolicy, classify, vt_link
-from .vt_objects import LOOKUP_MULTIVALUES, LOOKUP_SCALARS
+from .lookup_view import COLUMNS, MULTIVALUES, csv_line, first_row
+from .lookup_view import SCALARS as VIEW_SCALARS
 
 LOOKUP_KINDS = {"domain": "domain", "ip": "ip", "hash": "hash"}
 NUL_PLACEHOLDER = "\udc00"  # never produced by surrogateescape decoding (only \udc80-\udcff)
 STORE_KIND = {"domain": "domain", "ip": "ip", "hash": "file"}
 # Per lookup kind: the scalar fields written on the first row, and the multivalue fields.
-SCALARS = {kind: LOOKUP_SCALARS[STORE_KIND[kind]] for kind in LOOKUP_KINDS}
-KIND_MULTIVALUES = {kind: LOOKUP_MULTIVALUES[STORE_KIND[kind]] for kind in LOOKUP_KINDS}
+SCALARS = {kind: VIEW_SCALARS[STORE_KIND[kind]] for kind in LOOKUP_KINDS}
+KIND_MULTIVALUES = {kind: MULTIVALUES[STORE_KIND[kind]] for kind in LOOKUP_KINDS}
 STATUS_FIELDS = ("vt_status", "vt_error", "vt_cache", "vt_id")
 log = app_logging.get_logger("lookup")
 
@@ -93,73 +94,61 @@ class LookupRunner:
         now = self.clock()
         layout = _Layout(self.kind, header, q)
         width = len(header)
+
+        def resolution_of(ind):
+            if ind.status != "ok":
+                return resolution_for_unsendable(ind)
+            return resolutions.get((ind.kind, ind.value)) or Resolution(
+                status="error", error="[VTP-E030] no answer for this indicator")
+
         lines = [csv_line(header)]  # CSV text, one item per output row
-        answers = {}  # query -> layout.answer(...): built once per distinct query
+        blank_answers = {}  # query -> its lines for an input row empty but for the query
+        full_answers = {}   # query -> layout.answer(...), for the other input rows
         for row in rows:
             query = row[q] if q < len(row) else ""
             if not query:
                 lines.append(csv_line(row))
                 continue
-            answer = answers.get(query)
+            if len(row) <= width and row.count("") == len(row) - 1:
+                # the usual input: nothing but the query to keep
+                answer = blank_answers.get(query)
+                if answer is None:
+                    ind = indicators[query]
+                    answer = blank_answers[query] = layout.blank_answer(
+                        resolution_of(ind), ind, now, query)
+                lines.extend(answer)
+                continue
+            answer = full_answers.get(query)
             if answer is None:
                 ind = indicators[query]
-                if ind.status != "ok":
-                    res = resolution_for_unsendable(ind)
-                else:
-                    res = resolutions.get((ind.kind, ind.value)) or Resolution(
-                        status="error", error="[VTP-E030] no answer for this indicator")
-                answer = answers[query] = layout.answer(res, ind, now, query)
-            first, values, unset, extra = answer
-            if len(row) <= width and row.count("") == len(row) - 1:
-                lines.append(first)  # the usual input: nothing but the query to keep
-            else:
-                # The first row keeps the input row; extra rows carry query + multivalues.
-                line = row[:width]
-                if len(line) < width:
-                    line += [""] * (width - len(line))
-                line[q] = query
-                for column, field in layout.placed:
-                    if field not in unset:
-                        line[column] = values[field]
-                lines.append(csv_line(line))
-            if extra:
-                lines.extend(extra)
+                answer = full_answers[query] = layout.answer(resolution_of(ind), ind, now,
+                                                             query)
+            values, unset, extra = answer
+            # The first row keeps the input row; extra rows carry query + multivalues.
+            line = row[:width]
+            if len(line) < width:
+                line += [""] * (width - len(line))
+            line[q] = query
+            for column, field in layout.placed:
+                if field not in unset:
+                    line[column] = values[field]
+            lines.append(csv_line(line))
+            lines.extend(extra)
         lines.append("")
         return "\n".join(lines)
 
 
-_quoting_writer_buffer = io.StringIO(newline="")
-_quoting_writer = csv.writer(_quoting_writer_buffer, lineterminator="\n")
-
-
-def csv_line(cells):
-    """The line (without its end) that csv.writer(lineterminator="\n") writes for a row of
-    strings. A row that needs no quoting (no comma, quote, CR, LF or NUL in any cell, and
-    not one empty cell) is its cells joined by commas, which is what csv.writer writes for
-    it; the others go through csv.writer. (Python 3.9's writer tests every character of
-    every cell against the line terminator with a function call: a fifth of a cached run.)"""
-    try:
-        line = ",".join(cells)
-    except TypeError:  # a cell that is not a string: csv.writer formats it
-        line = ""
-    if (not line or line.count(",") != len(cells) - 1 or '"' in line or "\n" in line
-            or "\r" in line or "\x00" in line):  # 3.9 quotes NUL (its "no escapechar")
-        _quoting_writer.writerow(cells)
-        line = _quoting_writer_buffer.getvalue()[:-1]
-        _quoting_writer_buffer.seek(0)
-        _quoting_writer_buffer.truncate()
-    return line
-
-
 class _Layout:
     """The output rows of one answer for one header, without per-row dicts: the fields of a
-    kind in a fixed order, each one's column found once, the values taken from the record's
-    lookup view (this runs once per distinct indicator, tens of thousands of times a second
-    on a cached run)."""
+    kind in a fixed order, each one's column found once (this runs once per distinct
+    indicator, tens of thousands of times a second on a cached run). For the header Splunk
+    sends (the stanza's fields_list) and an input row empty but for its query, the rows are
+    the record's stored lookup view joined to the per-call cells."""
 
     def __init__(self, kind, header, q):
         self.kind = kind
         self.store_kind = STORE_KIND[kind]
+        self.canonical = tuple(header) == COLUMNS[self.store_kind]
         self.scalars = SCALARS[kind]
         multi = KIND_MULTIVALUES[kind]
         fields = STATUS_FIELDS + ("vt_link",) + self.scalars + ("age_days",) + multi
@@ -180,19 +169,35 @@ class _Layout:
         picks[q] = len(fields)
         self.pick = itemgetter(*picks) if len(picks) > 1 else lambda seq: (seq[picks[0]],)
 
+    def blank_answer(self, resolution, indicator, now, query):
+        """The CSV lines answering an input row that is empty but for its query."""
+        if self.canonical:
+            view = resolution.lookup_view(self.store_kind)
+            if view is not None:
+                created = view[1]
+                per_call = (query, resolution.record_id or indicator.value, resolution.status,
+                            resolution.error, resolution.cache,
+                            vt_link(indicator) if indicator.value else "")
+                lines = [first_row(self.store_kind, view, per_call, "" if created is None
+                                   else str(int((now - created) // 86400)))]
+                if view[3]:
+                    start = csv_line((query,)) + ","
+                    lines += [start + extra for extra in view[3]]
+                return lines
+        values, _, extra = self.answer(resolution, indicator, now, query)
+        return [csv_line(self.pick(values))] + extra
+
     def answer(self, resolution, indicator, now, query):
-        """(CSV line of the first row for an input row empty but for its query, the field
-        values, indexes of the fields left unset, CSV lines of the extra rows); fields the
-        header lacks are dropped. The test suite keeps the straightforward dict-per-row
-        version as its oracle."""
-        view = resolution.lookup_view(self.store_kind)
+        """(field values + [query, ""], indexes of the fields left unset, CSV lines of the
+        extra rows); fields the header lacks are dropped. The test suite keeps the
+        straightforward dict-per-row version as its oracle."""
+        cells = resolution.lookup_cells(self.store_kind)
         link = vt_link(indicator) if indicator.value else ""  # "" unless status is ok
-        if view is None:
+        if cells is None:
             values = [resolution.status, resolution.error, resolution.cache, indicator.value,
                       link] + self.no_record_values + [query, ""]
-            unset = self.no_record_unset if link else self.no_record_no_link_unset
-            return csv_line(self.pick(values)), values, unset, ()
-        scalars, created, multis = view
+            return values, self.no_record_unset if link else self.no_record_no_link_unset, []
+        scalars, created, multis = cells
         values = [resolution.status, resolution.error, resolution.cache,
                   resolution.record_id or indicator.value, link]
         unset = [] if link else [4]
@@ -219,19 +224,18 @@ class _Layout:
                         line[column] = value
         values.append(query)
         values.append("")
-        return csv_line(self.pick(values)), values, unset, [csv_line(line) for line in extra]
+        return values, unset, [csv_line(line) for line in extra]
 
 
 def error_rows(text_in, message):
     """Every non-empty row answered vt_status=error with the message (nothing crashes)."""
+    csv.field_size_limit(2 ** 31 - 1)
     reader = csv.reader(io.StringIO(text_in, newline=""))
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
     try:
         header = next(reader)
     except StopIteration:
         return ""
-    writer.writerow(header)
+    lines = [csv_line(header)]
     positions = {name: i for i, name in enumerate(header)}
     for row in reader:
         line = list(row) + [""] * (len(header) - len(row))
@@ -239,8 +243,9 @@ def error_rows(text_in, message):
             for name, value in (("vt_status", "error"), ("vt_error", message)):
                 if name in positions:
                     line[positions[name]] = value
-        writer.writerow(line)
-    return out.getvalue()
+        lines.append(csv_line(line))
+    lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv, stdin=None, stdout=None, environ=None):

@@ -17,8 +17,8 @@ Sensible defaults (settings.py holds the ones in force): domains and IPs change 
 Stored text: a head line, then the record:
     [id, status, fetched_at, expires_at, view format, view]
     <record JSON, or null>
-The head carries the record's lookup view (vt_objects.lookup_view), so a cached lookup
-decodes a few strings and never the record (``get_many(..., need_record=False)``); the record
+The head carries the record's lookup view (lookup_view.py: its rows rendered as CSV), so a
+cached lookup decodes a few strings and never the record (``get_many(..., need_record=False)``); the record
 is decoded when first asked for. The head is a list, not an object: a third faster to decode,
 and it is decoded once per row of a lookup. Compact JSON has no raw newline, so the first one
 ends the head. Entries of the earlier format, one JSON document {"i","s","f","e","r"}, read
@@ -35,7 +35,7 @@ import logging
 import time
 from typing import Callable, Dict, Iterable, Mapping, Optional
 
-from .vt_objects import LOOKUP_MULTIVALUES, LOOKUP_SCALARS, LOOKUP_VIEW_FORMAT, lookup_view
+from .lookup_view import VIEW_FORMAT, is_view, record_view
 
 KINDS = ("domain", "ip", "file")
 _KIND_ALIASES = {"hash": "file"}  # indicators.py says "hash" where VT says "file"
@@ -60,7 +60,7 @@ _scan_json = json.decoder.JSONDecoder().scan_once
 class CachedObject:
     """One entry. `record` is decoded from the stored text on first use (a lookup never
     asks for it); `view` is the stored lookup view, or None when the entry has none of the
-    current format (vt_objects.LOOKUP_VIEW_FORMAT)."""
+    current format (lookup_view.VIEW_FORMAT)."""
 
     __slots__ = ("kind", "id", "status", "fetched_at", "expires_at", "view", "_record",
                  "_record_text")
@@ -184,8 +184,7 @@ class ObjectStore:
 
     def _decode_rows(self, kind, rows, now, corrupt, need_record=True):
         out = {}
-        scan, stale_max_age, view_format = _scan_json, self.stale_max_age, LOOKUP_VIEW_FORMAT
-        n_scalars, n_multis = len(LOOKUP_SCALARS[kind]), len(LOOKUP_MULTIVALUES[kind])
+        scan, stale_max_age, view_format = _scan_json, self.stale_max_age, VIEW_FORMAT
         for sk, raw in rows.items():
             try:
                 try:
@@ -196,9 +195,7 @@ class ObjectStore:
                     canonical_id, status, fetched_at, expires_at, head_format, view = head
                     if head_format != view_format:
                         view = None  # another version's view: rebuilt from the record
-                    elif view is not None and not (type(view) is list and len(view) == 3
-                              and type(view[0]) is list and len(view[0]) == n_scalars
-                              and type(view[2]) is list and len(view[2]) == n_multis):
+                    elif view is not None and not is_view(kind, view):
                         raise ValueError("bad view")
                     record = record_text = None
                     if need_record or view is None:
@@ -231,8 +228,8 @@ class ObjectStore:
             raise TypeError("record must be a dict or None")
         ttl = self.not_found_ttl if status == "not_found" else self.ttl_seconds[kind]
         now = self.clock()
-        view = lookup_view(kind, record) if record is not None else None
-        head = [canonical_id, status, now, now + ttl, LOOKUP_VIEW_FORMAT, view]
+        view = record_view(kind, record) if record is not None else None
+        head = [canonical_id, status, now, now + ttl, VIEW_FORMAT, view]
         entry = CachedObject(kind, canonical_id, record, status, now, now + ttl, view)
         raw = "%s\n%s" % (json.dumps(head, separators=_JSON_SEPARATORS),
                            json.dumps(record, separators=_JSON_SEPARATORS))
