@@ -688,3 +688,46 @@ def _edit(value, edit):
 def test_fast_path_matches_full_path(value, edit, kind, policy):
     raw = _edit(value, edit)
     assert classify(raw, kind, policy) == indicators._classify_full(raw, kind, policy)
+
+
+# ---- _judge_domain's one walk == the never-send list, then the special-use names ----------
+
+def judge_in_two_walks(raw, name, policy):
+    """_judge_domain as first written: policy.never_send_domain, then its own walk over the
+    special-use names (the oracle of the single walk)."""
+    pattern = policy.never_send_domain(name)
+    if pattern:
+        return indicators.Indicator(raw, "domain", name, "skipped",
+                                    f"on the never-send list ({pattern})", "")
+    suffix = name
+    while True:
+        hit = indicators._RESERVED_NAMES.get(suffix)
+        if hit:
+            reason, documentation = hit
+            if documentation and policy.allow_documentation:
+                break
+            return indicators.Indicator(raw, "domain", name, "skipped", reason, "")
+        dot = suffix.find(".")
+        if dot < 0:
+            break
+        suffix = suffix[dot + 1:]
+    return None
+
+
+LABELS = st.sampled_from(["a", "corp", "example", "test", "local", "internal", "localhost",
+                          "invalid", "com", "onion", "arpa", "in-addr", "home", "lan"])
+NAMES = st.lists(LABELS, min_size=1, max_size=4).map(".".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=NAMES, exact=st.lists(NAMES, max_size=3), wild=st.lists(NAMES, max_size=3),
+       documentation=st.booleans())
+def test_one_walk_judges_as_the_two_walks(name, exact, wild, documentation):
+    policy = indicators.IndicatorPolicy(exact + ["*." + w for w in wild],
+                                        allow_documentation=documentation)
+    got = indicators._judge_domain(name, name, policy)
+    expected = judge_in_two_walks(name, name, policy)
+    if expected is not None:
+        assert got == expected
+    else:  # neither table names it: what follows (FQDN and TLD checks) is shared code
+        assert got.status != "skipped", got

@@ -12,7 +12,6 @@ The order for every distinct indicator of a batch (duplicates are folded first):
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import app_logging
@@ -142,12 +141,12 @@ class Enricher:
         by_kind = {}
         for kind, value in wanted:
             by_kind.setdefault(kind, []).append(value)
-        clock, from_entry, hits = self.clock, self._from_entry, 0  # locals: once per row
+        now, from_entry, hits = self.clock(), self._from_entry, 0  # one clock per batch
         for kind, values in by_kind.items():
             cached = self.store.get_many(STORE_KINDS[kind], values, need_record)
             for value in values:
                 entry = cached.get(value)
-                if entry is not None and entry.is_fresh(clock()):
+                if entry is not None and entry.is_fresh(now):
                     hits += 1
                     results[(kind, value)] = from_entry(entry, "hit")
                 else:
@@ -184,6 +183,8 @@ class Enricher:
             return
         workers = self.settings.concurrency if self.settings.tier == "premium" else 1
         if workers > 1 and len(misses) > 1:
+            from concurrent.futures import ThreadPoolExecutor  # not on a cached run's path
+
             with ThreadPoolExecutor(max_workers=min(workers, len(misses))) as pool:
                 for (kind, value, _), res in zip(misses, pool.map(self._fetch_one, misses)):
                     results[(kind, value)] = res

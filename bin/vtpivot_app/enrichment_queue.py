@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from collections.abc import Callable
 
 DEFAULT_LEASE_SECONDS = 3600
 DEFAULT_MAX_ITEMS = 100000  # bounds the state a flood of throttled rows can leave behind
@@ -34,7 +34,7 @@ class QueuedItem:
     first_queued_at: float
     attempts: int  # how many times it was claimed
     visible_at: float = 0.0
-    token: Optional[str] = None  # set on items returned by pop_batch
+    token: str | None = None  # set on items returned by pop_batch
 
     @property
     def key(self) -> str:
@@ -45,7 +45,7 @@ class EnrichmentQueue:
     def __init__(self, backend, name: str = "enrichment",
                  lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  max_items: int = DEFAULT_MAX_ITEMS, clock: Callable[[], float] = time.time,
-                 logger: Optional[logging.Logger] = None):
+                 logger: logging.Logger | None = None):
         self.backend = backend
         self.name = name
         self.lease_seconds = float(lease_seconds)
@@ -65,7 +65,7 @@ class EnrichmentQueue:
                                 kind)
         return outcome == "queued"
 
-    def pop_batch(self, n: int) -> List[QueuedItem]:
+    def pop_batch(self, n: int) -> list[QueuedItem]:
         """Claims up to n visible items, oldest first."""
         if n <= 0:
             return []
@@ -91,7 +91,7 @@ class EnrichmentQueue:
     def __bool__(self) -> bool:  # an empty queue is still a queue (`if queue:`)
         return True
 
-    def peek(self, n: int = 10) -> List[QueuedItem]:
+    def peek(self, n: int = 10) -> list[QueuedItem]:
         """The next items in drain order, without claiming them."""
         return [self._item(row) for row in self.backend.queue_peek(self.name, n)]
 

@@ -556,23 +556,32 @@ def _classify_domain(raw, name, policy):
 
 
 def _judge_domain(raw, name, policy):
-    """The policy part of _classify_domain, for a name whose syntax is known valid."""
-    pattern = policy.never_send_domain(name)
-    if pattern:
-        return Indicator(raw, "domain", name, "skipped",
-                         f"on the never-send list ({pattern})", "")
+    """The policy part of _classify_domain, for a name whose syntax is known valid. One walk
+    over the name and its parents (a.b.c, b.c, c) answers both the never-send list (what
+    policy.never_send_domain says) and the special-use names: it runs once per distinct
+    domain of a lookup."""
+    pattern = policy._exact.get(name, "")
+    wildcards = policy._wildcard
+    reserved = None  # the deepest special-use name the name is or is under
     suffix = name
-    while True:
-        hit = _RESERVED_NAMES.get(suffix)
-        if hit:
-            reason, documentation = hit
-            if documentation and policy.allow_documentation:
+    while not pattern:
+        if wildcards:
+            pattern = wildcards.get(suffix, "")
+            if pattern:
                 break
-            return Indicator(raw, "domain", name, "skipped", reason, "")
+        if reserved is None:
+            reserved = _RESERVED_NAMES.get(suffix)
         dot = suffix.find(".")
         if dot < 0:
             break
         suffix = suffix[dot + 1:]
+    if pattern:
+        return Indicator(raw, "domain", name, "skipped",
+                         f"on the never-send list ({pattern})", "")
+    if reserved is not None:
+        reason, documentation = reserved
+        if not (documentation and policy.allow_documentation):
+            return Indicator(raw, "domain", name, "skipped", reason, "")
     if "." not in name:
         return _invalid(raw, "not a fully qualified domain name")
     tld = name[name.rfind(".") + 1:]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Callable, Dict, Iterable, Mapping, Optional
+from collections.abc import Callable, Iterable, Mapping
 
 from .lookup_view import VIEW_FORMAT, is_view, record_view
 
@@ -65,9 +65,9 @@ class CachedObject:
     __slots__ = ("kind", "id", "status", "fetched_at", "expires_at", "view", "_record",
                  "_record_text")
 
-    def __init__(self, kind: str, id: str, record: Optional[dict], status: str,
-                 fetched_at: float, expires_at: float, view: Optional[list] = None,
-                 record_text: Optional[str] = None):
+    def __init__(self, kind: str, id: str, record: dict | None, status: str,
+                 fetched_at: float, expires_at: float, view: list | None = None,
+                 record_text: str | None = None):
         self.kind = kind
         self.id = id  # the canonical id (a file's sha256 even when found by md5 or sha1)
         self.status = status  # "ok" | "not_found"
@@ -78,7 +78,7 @@ class CachedObject:
         self._record_text = record_text  # its stored JSON, until first asked for
 
     @property
-    def record(self) -> Optional[dict]:
+    def record(self) -> dict | None:
         if self._record_text is not None:
             text, self._record_text = self._record_text, None
             try:
@@ -93,7 +93,7 @@ class CachedObject:
             self._record = record
         return self._record
 
-    def is_fresh(self, now: Optional[float] = None) -> bool:
+    def is_fresh(self, now: float | None = None) -> bool:
         """Pass `now` from the same clock as the store's when it is not time.time()."""
         return (time.time() if now is None else now) < self.expires_at
 
@@ -119,11 +119,11 @@ def _storage_key(kind, key):
 
 
 class ObjectStore:
-    def __init__(self, backend, ttl_seconds: Optional[Mapping[str, int]] = None,
+    def __init__(self, backend, ttl_seconds: Mapping[str, int] | None = None,
                  not_found_ttl: int = DEFAULT_NOT_FOUND_TTL,
                  stale_max_age: int = DEFAULT_STALE_MAX_AGE,
                  clock: Callable[[], float] = time.time,
-                 logger: Optional[logging.Logger] = None):
+                 logger: logging.Logger | None = None):
         self.backend = backend
         self.ttl_seconds = dict(DEFAULT_TTL_SECONDS)
         for kind, ttl in (ttl_seconds or {}).items():
@@ -134,13 +134,13 @@ class ObjectStore:
         self.logger = logger or _log
 
     # ---- reads ----------------------------------------------------------------------------
-    def get(self, kind: str, key: str) -> Optional[CachedObject]:
+    def get(self, kind: str, key: str) -> CachedObject | None:
         """The entry for `key` (aliases resolved), fresh or stale; None when absent, older
         than stale_max_age past its expiry, or unreadable."""
         return self.get_many(kind, [key]).get(key)
 
     def get_many(self, kind: str, keys: Iterable[str],
-                 need_record: bool = True) -> Dict[str, CachedObject]:
+                 need_record: bool = True) -> dict[str, CachedObject]:
         """{requested key: entry} for the keys found; one batched backend read (two more for
         file hashes found only through an alias). need_record=False (the lookups) leaves
         the record of an entry that has a current view undecoded until asked for: an
@@ -219,7 +219,7 @@ class ObjectStore:
         return out
 
     # ---- writes ---------------------------------------------------------------------------
-    def put(self, kind: str, canonical_id: str, record: Optional[dict], status: str = "ok",
+    def put(self, kind: str, canonical_id: str, record: dict | None, status: str = "ok",
             aliases: Iterable[str] = ()) -> CachedObject:
         kind = normalize_kind(kind)
         if status not in STATUSES:

@@ -32,7 +32,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Tuple
+from collections.abc import Callable
 
 from .errors import VTPivotError
 
@@ -272,7 +272,7 @@ class RateLimiter:
         now = self.clock()
         return any(now - s < within for s in _State(self._raw(), now).strikes)
 
-    def estimate(self, calls_needed: int) -> Tuple[int, str]:
+    def estimate(self, calls_needed: int) -> tuple[int, str]:
         """(calls that may leave right now, message) for the pre-flight warning."""
         r = self.remaining()
         b = self.budget

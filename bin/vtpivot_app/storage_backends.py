@@ -38,7 +38,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from collections.abc import Iterable, Mapping
 
 from .errors import StateError
 
@@ -48,7 +48,8 @@ REDIS_PREFIX = "vtpivot:"
 # Marker that limits the "sqlite3 is missing" warning to one per state folder per day.
 SQLITE_MISSING_MARKER = "sqlite3_missing.logged"
 
-UpdateFn = Callable[[Optional[str]], Tuple[Optional[str], Any]]
+# fn(current value or None) -> (new value or None to delete, what update() returns)
+UpdateFn = "Callable[[str | None], tuple[str | None, object]]"
 
 _log = logging.getLogger("vtpivot.storage")
 
@@ -64,7 +65,7 @@ class QueueRow:
     first_queued_at: float
     visible_at: float
     attempts: int
-    token: Optional[str] = None
+    token: str | None = None
 
 
 class StorageBackend:
@@ -72,7 +73,7 @@ class StorageBackend:
 
     name = "abstract"
 
-    def get_many(self, ns: str, keys: Iterable[str]) -> Dict[str, str]:
+    def get_many(self, ns: str, keys: Iterable[str]) -> dict[str, str]:
         raise NotImplementedError
 
     def put_many(self, ns: str, items: Mapping[str, str], ttl: float) -> None:
@@ -81,7 +82,7 @@ class StorageBackend:
     def delete(self, ns: str, keys: Iterable[str]) -> None:
         raise NotImplementedError
 
-    def update(self, ns: str, key: str, fn: UpdateFn, ttl: float) -> Any:
+    def update(self, ns: str, key: str, fn: UpdateFn, ttl: float) -> object:
         raise NotImplementedError
 
     def queue_push(self, queue: str, key: str, payload: str, now: float,
@@ -89,7 +90,7 @@ class StorageBackend:
         """Returns "queued", "exists" (already queued: nothing changes) or "full"."""
         raise NotImplementedError
 
-    def queue_claim(self, queue: str, n: int, now: float, lease: float) -> List[QueueRow]:
+    def queue_claim(self, queue: str, n: int, now: float, lease: float) -> list[QueueRow]:
         """Claims up to n items visible at `now`; they are invisible until now + lease."""
         raise NotImplementedError
 
@@ -103,7 +104,7 @@ class StorageBackend:
     def queue_len(self, queue: str) -> int:
         raise NotImplementedError
 
-    def queue_peek(self, queue: str, n: int) -> List[QueueRow]:
+    def queue_peek(self, queue: str, n: int) -> list[QueueRow]:
         raise NotImplementedError
 
     def purge_expired(self) -> int:
@@ -114,8 +115,8 @@ class StorageBackend:
         pass
 
 
-def open_backend(kind: str = "sqlite", state_dir: str = "", redis_url: Optional[str] = None,
-                 logger: Optional[logging.Logger] = None) -> StorageBackend:
+def open_backend(kind: str = "sqlite", state_dir: str = "", redis_url: str | None = None,
+                 logger: logging.Logger | None = None) -> StorageBackend:
     """The backend named by `kind` (settings' ``backend``). Cheap: nothing is opened yet.
 
     ``sqlite`` falls back to ``file`` when the interpreter has no ``sqlite3`` module, with one
@@ -222,7 +223,7 @@ class SQLiteBackend(StorageBackend):
         "CREATE INDEX IF NOT EXISTS queue_ready ON queue (q, visible_at, first_queued_at)",
     )
 
-    def __init__(self, state_dir: str, logger: Optional[logging.Logger] = None):
+    def __init__(self, state_dir: str, logger: logging.Logger | None = None):
         self.state_dir = state_dir
         self.path = os.path.join(state_dir, SQLITE_FILENAME)
         self.logger = logger or _log
@@ -513,7 +514,7 @@ class FileBackend(StorageBackend):
     name = "file"
     PURGE_CHANCE = 0.002  # a put starts a folder walk this often (walks cost ~ms per 1,000)
 
-    def __init__(self, state_dir: str, logger: Optional[logging.Logger] = None):
+    def __init__(self, state_dir: str, logger: logging.Logger | None = None):
         self.state_dir = state_dir
         self.root = os.path.join(state_dir, FILE_BACKEND_DIRNAME)
         self.logger = logger or _log
@@ -773,7 +774,7 @@ class RedisBackend(StorageBackend):
     QUEUE_TTL = 30 * 86400  # an idle queue disappears after a month
     MAX_UPDATE_ATTEMPTS = 200
 
-    def __init__(self, redis_url: str, logger: Optional[logging.Logger] = None,
+    def __init__(self, redis_url: str, logger: logging.Logger | None = None,
                  prefix: str = REDIS_PREFIX, socket_timeout: float = 5.0):
         self.redis_url = redis_url
         self.prefix = prefix
