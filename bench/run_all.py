@@ -11,6 +11,8 @@ REPO = os.path.dirname(HERE)
 BENCHES = [
     ("lookups (start-up, cached throughput, skewed stream vs vt-py)",
      [sys.executable, os.path.join(HERE, "bench_lookups.py")]),
+    ("shared state (object store reads, rate limiter acquire)",
+     [sys.executable, os.path.join(HERE, "bench_state.py")]),
     ("vtpivot depth-2 pivot vs naive walk", [sys.executable, os.path.join(HERE, "bench_pivot.py")]),
     ("graph layout and drag FPS in headless Chromium",
      ["node", os.path.join(HERE, "viz_bench.mjs")]),

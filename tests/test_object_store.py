@@ -176,24 +176,17 @@ def test_is_fresh_defaults_to_wall_clock():
 
 
 def test_get_many_10000_keys(state_backend):
-    """10,000 cached ~2 KB records in one get_many; prints the throughput."""
+    """10,000 cached ~2 KB records in one get_many, 100 absent keys among them (the speed
+    of this is measured by bench/bench_state.py, not here)."""
     store = ObjectStore(state_backend, ttl_seconds=TTL)
     names = ["host%05d.example.com" % i for i in range(10_000)]
-    started = time.perf_counter()
     for name in names:
         store.put("domain", name, record(name, size=1800))
-    put_rate = len(names) / (time.perf_counter() - started)
     wanted = names + ["absent%d.example" % i for i in range(100)]
-    started = time.perf_counter()
     got = store.get_many("domain", wanted)
-    elapsed = time.perf_counter() - started
-    assert len(got) == 10_000 and all(got[n].id == n and got[n].is_fresh() for n in names)
-    rate = len(got) / elapsed
-    print("\nobject_store[%s]: get_many 10,000 x ~2 KB: %.0f rows/s (%.0f ms); "
-          "put: %.0f rows/s" % (state_backend.name, rate, elapsed * 1000, put_rate))
-    # The target (20,000 rows/s with SQLite) is measured on a quiet machine and reported;
-    # the assertion is a floor that a busy CI machine still clears.
-    assert rate > 3_000
+    assert sorted(got) == sorted(names)
+    assert all(got[n].id == n and got[n].is_fresh() and got[n].record == record(n, size=1800)
+               for n in names)
 
 
 def test_rows_are_read_exactly_as_json_loads_reads_them(store, state_backend, clock):

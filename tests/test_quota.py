@@ -1,9 +1,7 @@
 """The cross-process rate limiter and circuit breaker, over every storage backend."""
 import calendar
 import pickle
-import statistics
 import textwrap
-import time
 
 import pytest
 
@@ -233,24 +231,16 @@ def test_utc_helpers():
     assert next_utc_month_start(utc(2028, 2, 29, 12)) == utc(2028, 3, 1)
 
 
-def test_acquire_latency(state_backend):
-    """Uncontended acquire() latency, taking (write) and refused (read-only) paths."""
+def test_acquire_takes_the_budget_then_refuses(state_backend):
+    """Uncontended: the taking (write) path until the day's budget is spent, then the
+    refusing (read-only) path (their latency is measured by bench/bench_state.py)."""
     lim = RateLimiter(state_backend, Budget(per_minute=0, per_day=300))
-    taken = []
     for _ in range(300):
-        started = time.perf_counter()
         lim.acquire()
-        taken.append(time.perf_counter() - started)
-    refused = []
-    for _ in range(300):
-        started = time.perf_counter()
+    for _ in range(3):
         with pytest.raises(Throttled):
             lim.acquire()
-        refused.append(time.perf_counter() - started)
-    print("\nacquire()[%s]: taken median %.2f ms p95 %.2f ms; refused median %.2f ms" % (
-        state_backend.name, statistics.median(taken) * 1e3,
-        sorted(taken)[int(len(taken) * 0.95)] * 1e3, statistics.median(refused) * 1e3))
-    assert statistics.median(taken) < 0.05
+    assert lim.remaining()["day"] == 0
 
 
 # ---- real processes ---------------------------------------------------------------------------
