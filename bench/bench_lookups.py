@@ -36,6 +36,7 @@ from lookup_helpers import (LOOKUP_SCRIPT, PY39, lookup_env, lookup_input,  # no
 KEY = "bench-premium-key"
 HEADER = transforms_fields("vt_domain")
 CONCURRENCY = 4  # default/vtpivot.conf [limits] concurrency
+LOOKUP_PYTHON = PY39  # the interpreter the lookup runs under (--python)
 LATENCY_MS = 100
 
 
@@ -76,7 +77,7 @@ def statuses(stdout):
 # ---- (a) start-up ----------------------------------------------------------------------------
 
 def bench_startup(vt, domains, runs, scratch):
-    python = require_interpreter(PY39)
+    python = require_interpreter(LOOKUP_PYTHON)
     home = os.path.join(scratch, "a_home")
     env = premium_env(home, vt.url)
     stdin = lookup_input(HEADER, [domains[0]])
@@ -125,7 +126,7 @@ def prefill_store(vt, domains, home):
 
 
 def bench_throughput(vt, domains, scratch, repeats, prefill_http=False):
-    python = require_interpreter(PY39)
+    python = require_interpreter(LOOKUP_PYTHON)
     home = os.path.join(scratch, "b_home")
     env = premium_env(home, vt.url)
     stdin = lookup_input(HEADER, domains)
@@ -165,7 +166,7 @@ def zipf_events(domains, n_events, n_distinct, seed=7, s=1.0):
 
 
 def bench_stream_vtpivot(vt, events, scratch):
-    python = require_interpreter(PY39)
+    python = require_interpreter(LOOKUP_PYTHON)
     home = os.path.join(scratch, "c_home")
     env = premium_env(home, vt.url)
     stdin = lookup_input(HEADER, events)
@@ -209,7 +210,11 @@ def main(argv=None):
                         help="events for the vt-py arm (extrapolated to --events)")
     parser.add_argument("--only", choices=("a", "b", "c"), action="append",
                         help="run only this benchmark (repeatable); default: all three")
+    parser.add_argument("--python", default=PY39,
+                        help="the interpreter the lookup runs under (default: Python 3.9)")
     args = parser.parse_args(argv)
+    global LOOKUP_PYTHON
+    LOOKUP_PYTHON = args.python
     only = set(args.only or "abc")
     runs = 5 if args.quick else 15
     repeats = 1 if args.quick else 3
@@ -244,7 +249,7 @@ def main(argv=None):
     finally:
         fake.stop()
 
-    py = "Python %s" % subprocess.run([PY39, "-c", "import platform;print(platform."
+    py = "Python %s" % subprocess.run([LOOKUP_PYTHON, "-c", "import platform;print(platform."
                                        "python_version())"], stdout=subprocess.PIPE,
                                       universal_newlines=True).stdout.strip()
     print()
