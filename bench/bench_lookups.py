@@ -5,7 +5,8 @@
 (a) start-up of a lookup whose rows are all cached (Python 3.9, bytecode warm), median of
     15 one-row runs, next to a bare `python -c pass` measured in the same run;
 (b) cached throughput of one process over 10,000 distinct indicators, next to the floor: the
-    same interpreter only reading and writing the same CSV;
+    same interpreter only reading and writing the same CSV; and the same rows under a header
+    in another order than the shipped fields_list (answered from the cells, not the view);
 (c) 10,000 events whose indicators follow a Zipf-like skew (~500 distinct), premium key,
     100 ms latency per call on the fake server: VT calls and wall time of vt_domain, next to
     vt-py (VirusTotal's client) making one request per event with the same concurrency.
@@ -141,12 +142,20 @@ def bench_throughput(vt, domains, scratch, repeats, prefill_http=False):
     for _ in range(repeats):
         elapsed, out = run_lookup_timed(python, stdin, env, scratch)
         best = elapsed if best is None else min(best, elapsed)
-    assert vt.total_calls == fill_calls, "the cached run called VirusTotal"
     cached_status = statuses(out)
+    # The same rows under a header in another order than the shipped fields_list: answered
+    # from the view's cells instead of its rendered rows (the path for any other header).
+    other_stdin = lookup_input(HEADER[::-1], domains)
+    other = None
+    for _ in range(repeats):
+        elapsed, other_out = run_lookup_timed(python, other_stdin, env, scratch)
+        other = elapsed if other is None else min(other, elapsed)
+    assert statuses(other_out) == cached_status, statuses(other_out)
+    assert vt.total_calls == fill_calls, "the cached run called VirusTotal"
     floor = min(time_command([python, "-c", COPY_CSV], stdin=stdin) for _ in range(repeats))
     return {"rows": len(domains), "fill_s": fill_s, "fill_calls": fill_calls,
             "fill_status": fill_status, "cached_status": cached_status, "cached_s": best,
-            "rows_per_s": len(domains) / best, "floor_s": floor,
+            "rows_per_s": len(domains) / best, "floor_s": floor, "other_s": other,
             "floor_rows_per_s": len(domains) / floor, "output_rows": out.count(b"\n") - 1}
 
 
@@ -271,6 +280,8 @@ def main(argv=None):
         print("    %-44s %10.3f s   %9.0f rows/s  %s" % ("cached run (best of %d)" % repeats,
                                                           b["cached_s"], b["rows_per_s"],
                                                           b["cached_status"]))
+        print("    %-44s %10.3f s   %9.0f rows/s" % ("same, header in another order",
+                                                     b["other_s"], b["rows"] / b["other_s"]))
         print("    %-44s %10.3f s   %9.0f rows/s" % ("floor: csv read+write only", b["floor_s"],
                                                      b["floor_rows_per_s"]))
         print("    %-44s %10.2f x   (target >= 20,000 rows/s: %s)" % (
