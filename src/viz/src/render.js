@@ -416,19 +416,24 @@ GraphView.prototype._startSimulation = function () {
   var h = Math.max(this.height, 200);
   this.stats = { layoutStart: now(), settledAt: 0, ticks: 0 };
   // Large graphs trade some polish for speed: no collision force (the costliest one),
-  // a coarser Barnes-Hut approximation and a faster cool-down.
+  // a coarser Barnes-Hut approximation and a faster cool-down. Small ones, whose every
+  // label is drawn, get room for their labels: longer links, a stronger repulsion and a
+  // collision radius that keeps a label's height clear around each node.
+  var small = n < 300;
   var sim = d3force.forceSimulation(this.nodes)
     .alphaDecay(big ? 0.06 : 0.03)
     .alphaMin(big ? 0.008 : 0.001)
     .velocityDecay(0.45)
     .force('link', d3force.forceLink(this.edges)
-      .distance(function (e) { return (big ? 18 : 34) + e.source.r + e.target.r; })
+      .distance(function (e) { return (big ? 18 : (small ? 60 : 34)) + e.source.r + e.target.r; })
       .iterations(1))
     .force('charge', d3force.forceManyBody()
-      .strength(function (d) { return -(n < 300 ? 120 : (big ? 35 : 60)) - 8 * Math.sqrt(d.degree); })
+      .strength(function (d) { return -(small ? 240 : (big ? 35 : 60)) - 8 * Math.sqrt(d.degree); })
       .theta(big ? 1.2 : 0.9)
-      .distanceMax(big ? 220 : 420))
-    .force('collide', big ? null : d3force.forceCollide(function (d) { return d.r + 2; }).strength(0.7))
+      .distanceMax(big ? 220 : (small ? 600 : 420)))
+    .force('collide', big ? null : d3force.forceCollide(function (d) {
+      return d.r + (small ? 12 : 2);
+    }).strength(0.7))
     .force('x', d3force.forceX(w / 2).strength(big ? 0.06 : 0.045))
     .force('y', d3force.forceY(h / 2).strength(big ? 0.06 : 0.045))
     .on('tick', function () {
