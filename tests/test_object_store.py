@@ -205,3 +205,35 @@ def test_rows_are_read_exactly_as_json_loads_reads_them(store, state_backend, cl
     assert sorted(got) == ["plain.example", "pretty.example", "spaced.example"]
     assert got["spaced.example"].record == {"id": "spaced"}
     assert got["pretty.example"].expires_at == T0 + 60
+
+
+def test_an_entry_reads_in_0_1_0_as_its_own(store, state_backend, clock):
+    """Cluster members of both versions share one cache: 0.1.0's reader (json.loads, then
+    the keys i, s, f, e, r) finds its entry in what this version writes, and this version
+    reads 0.1.0's entries (their lookup view rebuilt from the record)."""
+    import json
+
+    rec = record("mixed.example")
+    store.put("domain", "mixed.example", rec)
+    raw = state_backend.get_many(NS_OBJECT, ["domain:mixed.example"])["domain:mixed.example"]
+    doc = json.loads(raw)
+    assert (doc["i"], doc["s"], doc["f"], doc["e"], doc["r"]) == (
+        "mixed.example", "ok", T0, T0 + 3600, rec)
+    old = json.dumps({"i": "old.example", "s": "ok", "f": T0, "e": T0 + 60,
+                      "r": record("old.example")}, separators=(",", ":"))
+    state_backend.put_many(NS_OBJECT, {"domain:old.example": old}, ttl=600)
+    got = store.get_many("domain", ["old.example", "mixed.example"], need_record=False)
+    assert got["old.example"].record == record("old.example")
+    assert got["old.example"].view is None  # printed from the record
+    assert got["mixed.example"].view is not None and got["mixed.example"].record == rec
+
+
+def test_a_head_without_its_record_is_a_logged_miss(store, state_backend, caplog):
+    store.put("domain", "cut.example", record("cut.example"))
+    raw = state_backend.get_many(NS_OBJECT, ["domain:cut.example"])["domain:cut.example"]
+    state_backend.put_many(NS_OBJECT, {"domain:cut.example": raw[:raw.index(',"r":')],
+                                       "domain:half.example": raw[:20]}, ttl=600)
+    with caplog.at_level(logging.WARNING, logger="vtpivot.object_store"):
+        got = store.get_many("domain", ["cut.example", "half.example"], need_record=False)
+    assert got == {}
+    assert "cache_entry_unreadable count=2" in caplog.records[0].getMessage()

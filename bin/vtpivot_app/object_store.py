@@ -14,15 +14,15 @@ Sensible defaults (settings.py holds the ones in force): domains and IPs change 
 "not found" is often soon wrong for a new file or domain: 1 hour; stale entries kept
 30 days for stale-if-error.
 
-Stored text: a head line, then the record:
-    [id, status, fetched_at, expires_at, view format, view]
-    <record JSON, or null>
+Stored text: one compact JSON document, its head first and its record last:
+    {"h": [id, status, fetched_at, expires_at, view format, view],
+     "i": id, "s": status, "f": fetched_at, "e": expires_at, "r": <record or null>}
 The head carries the record's lookup view (lookup_view.py: its rows rendered as CSV), so a
-cached lookup decodes a few strings and never the record (``get_many(..., need_record=False)``); the record
-is decoded when first asked for. The head is a list, not an object: a third faster to decode,
-and it is decoded once per row of a lookup. Compact JSON has no raw newline, so the first one
-ends the head. Entries of the earlier format, one JSON document {"i","s","f","e","r"}, read
-as before and their view is rebuilt from the record.
+cached lookup decodes the head alone, a list at a known offset (a third faster than an
+object), and never the record (``get_many(..., need_record=False)``); the record, after the
+last key, is decoded when first asked for. The other keys are 0.1.0's entry, which 0.1.0
+reads from this document as from its own (mixed versions share a cache without refetching);
+0.1.0's entries read here as before, their view rebuilt from the record.
 
 Files: VT's canonical id is the sha256. ``put("file", sha256, record, aliases=(md5, sha1))``
 makes the md5 and sha1 point at the one sha256 entry, so any of the three finds it.
@@ -55,6 +55,9 @@ _JSON_SEPARATORS = (",", ":")
 # decode of a 450-byte record on a slow host. What it does not take whole (leading space,
 # BOM, bytes, trailing data, bad JSON) goes through json.loads: same result, same errors.
 _scan_json = json.decoder.JSONDecoder().scan_once
+# The stored document starts with its head and ends with its record (see the docstring).
+_HEAD_START = '{"h":'
+_RECORD_KEY = ',"r":'
 
 
 class CachedObject:
@@ -187,34 +190,33 @@ class ObjectStore:
         scan, stale_max_age, view_format = _scan_json, self.stale_max_age, VIEW_FORMAT
         for sk, raw in rows.items():
             try:
-                try:
-                    head, end = scan(raw, 0)
-                except (StopIteration, TypeError, ValueError):
-                    head, end = None, -1
-                if type(head) is list and raw.startswith("\n", end):
+                if type(raw) is str and raw.startswith(_HEAD_START):
+                    head, end = scan(raw, len(_HEAD_START))
                     canonical_id, status, fetched_at, expires_at, head_format, view = head
                     if head_format != view_format:
                         view = None  # another version's view: rebuilt from the record
                     elif view is not None and not is_view(kind, view):
                         raise ValueError("bad view")
+                    cut = raw.find(_RECORD_KEY, end)  # the last key: the record runs to "}"
+                    if cut < 0 or not raw.endswith("}"):
+                        raise ValueError("no record")
                     record = record_text = None
                     if need_record or view is None:
-                        record = json.loads(raw[end + 1:])
+                        record = json.loads(raw[cut + len(_RECORD_KEY):-1])
                     elif status == "ok":
-                        record_text = raw[end + 1:]
-                else:  # the earlier format: one document with the record inside
-                    if end != len(raw):  # not ours to take whole: json.loads says what it is
-                        head = json.loads(raw)
+                        record_text = raw[cut + len(_RECORD_KEY):-1]
+                else:  # 0.1.0's entries: the same document without the head
+                    doc = json.loads(raw)
                     canonical_id, status, fetched_at, expires_at = (
-                        head["i"], head["s"], head["f"], head["e"])
-                    record, view, record_text = head["r"], None, None
+                        doc["i"], doc["s"], doc["f"], doc["e"])
+                    record, view, record_text = doc["r"], None, None
                 if status not in STATUSES or not (record is None or isinstance(record, dict)):
                     raise ValueError("bad status or record")
                 expires_at = float(expires_at)
                 if now < expires_at + stale_max_age:
                     out[sk] = CachedObject(kind, canonical_id, record, status,
                                            float(fetched_at), expires_at, view, record_text)
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError, AttributeError, StopIteration):
                 corrupt.append(sk)
         return out
 
@@ -229,10 +231,13 @@ class ObjectStore:
         ttl = self.not_found_ttl if status == "not_found" else self.ttl_seconds[kind]
         now = self.clock()
         view = record_view(kind, record) if record is not None else None
-        head = [canonical_id, status, now, now + ttl, VIEW_FORMAT, view]
+        head = json.dumps([canonical_id, status, now, now + ttl, VIEW_FORMAT, view],
+                          separators=_JSON_SEPARATORS)
+        fields = json.dumps({"i": canonical_id, "s": status, "f": now, "e": now + ttl},
+                            separators=_JSON_SEPARATORS)
+        raw = "%s%s,%s%s%s}" % (_HEAD_START, head, fields[1:-1], _RECORD_KEY,
+                                json.dumps(record, separators=_JSON_SEPARATORS))
         entry = CachedObject(kind, canonical_id, record, status, now, now + ttl, view)
-        raw = "%s\n%s" % (json.dumps(head, separators=_JSON_SEPARATORS),
-                           json.dumps(record, separators=_JSON_SEPARATORS))
         keep = ttl + self.stale_max_age  # how long the backend keeps it (GC horizon)
         canonical_key = _storage_key(kind, canonical_id)
         self.backend.put_many(NS_OBJECT, {canonical_key: raw}, keep)
