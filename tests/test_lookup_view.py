@@ -126,3 +126,34 @@ def test_a_stored_view_prints_without_decoding_the_record(tmp_path, monkeypatch)
                              policy, NOW)
     assert out == expected
     assert '"NameCheap, Inc."' in out and ",40," in out
+
+
+def test_csv_line_is_safe_across_threads():
+    """The enricher's pool threads render views (ObjectStore.put) while the runner writes
+    rows: the writer behind csv_line's quoting path is shared, so it must be used by one
+    thread at a time."""
+    import sys
+    import threading
+
+    rows = [["value %d, with a comma" % i, 'say "%d"' % i, "plain"] for i in range(200)]
+    expected = [lookup_view.csv_line(row) for row in rows]
+    wrong = []
+
+    def work():
+        for _ in range(60):
+            for row, line in zip(rows, expected):
+                got = lookup_view.csv_line(row)
+                if got != line:
+                    wrong.append((line, got))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not wrong, wrong[:3]

@@ -17,6 +17,7 @@ Any other header, or an input row with more than its query, is answered from the
 """
 import csv
 import io
+import threading
 
 from .vt_objects import resolution_ids
 
@@ -72,6 +73,8 @@ _writer_buffer = io.StringIO(newline="")
 # "\r\n", not "\n": a writer quotes the cells that hold a character of its line terminator,
 # and Python 3.9's writer with "\n" leaves a CR unquoted (a reader takes it for a line end).
 _writer = csv.writer(_writer_buffer, lineterminator="\r\n")
+# The enricher's pool threads render views (ObjectStore.put) while the runner writes rows.
+_writer_lock = threading.Lock()
 
 
 def csv_line(cells):
@@ -87,10 +90,11 @@ def csv_line(cells):
         line = ""
     if (not line or line.count(",") != len(cells) - 1 or '"' in line or "\n" in line
             or "\r" in line or "\x00" in line):  # 3.9 quotes NUL (its "no escapechar")
-        _writer.writerow(cells)
-        line = _writer_buffer.getvalue()[:-2]
-        _writer_buffer.seek(0)
-        _writer_buffer.truncate()
+        with _writer_lock:
+            _writer_buffer.seek(0)
+            _writer_buffer.truncate()
+            _writer.writerow(cells)
+            line = _writer_buffer.getvalue()[:-2]
     return line
 
 
