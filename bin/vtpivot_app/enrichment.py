@@ -214,10 +214,12 @@ class Enricher:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a row status
             return self._failed(kind, value, entry, exc)
         record = summarize(store_kind, data)
-        self.store.put(store_kind, record["id"], record, aliases=aliases(store_kind, record)
-                       + ((value,) if value != record["id"] else ()))
+        entry = self.store.put(store_kind, record["id"], record,
+                               aliases=aliases(store_kind, record)
+                               + ((value,) if value != record["id"] else ()))
         self.stats.misses += 1
-        return Resolution(status="ok", cache="miss", record=record)
+        # the entry carries the lookup view put() rendered: the lookup prints it as a hit's
+        return Resolution(status="ok", cache="miss", record=record, entry=entry)
 
     def _failed(self, kind, value, entry, exc):
         # quota.Throttled (our budget) and QuotaExceeded (VirusTotal's) carry E020-E023.
