@@ -18,7 +18,7 @@ class VTPivotCommand(StreamingCommand):
     ##Syntax
 
     vtpivot [type=auto|domain|ip|hash] [depth=<int>] [relationships=<list>] [limit=<int>]
-            [max_nodes=<int>] [logging_level=<level>] <field>
+            [max_nodes=<int>] [wait=<seconds>] [logging_level=<level>] <field>
 
     ##Description
 

@@ -497,3 +497,88 @@ def test_stale_entries_are_served_when_the_budget_is_spent():
     rows = w.pivot("seed.example")
     stale = [r for r in rows if r["src"] == "192.0.2.1" and r["dst"]]
     assert stale and all(r["vt_cache"] == "stale" for r in stale)
+
+
+# ---- wait=: waiting for the per-minute budget --------------------------------------------
+
+class RealLimiter:
+    """quota.RateLimiter (on SQLite, on the test's clock) as FakeEnricher calls a limiter:
+    take() for each call."""
+
+    def __init__(self, limiter):
+        self.limiter = limiter
+
+    def take(self):
+        self.limiter.acquire()
+
+    def estimate(self, needed):
+        return self.limiter.estimate(needed)
+
+    def remaining(self):
+        return self.limiter.remaining()
+
+
+def waiting_walker(tmp_path, per_minute, wait, per_day=0, warnings=None, **options):
+    from lookup_helpers import FakeClock, SleepRecorder
+    from vtpivot_app.quota import Budget, RateLimiter
+    from vtpivot_app.storage_backends import open_backend
+
+    clock = FakeClock(1_796_400_000)
+    sleeps = SleepRecorder(clock)
+    limiter = RateLimiter(open_backend("sqlite", str(tmp_path)),
+                          Budget(per_minute=per_minute, per_day=per_day), clock=clock,
+                          sleep=sleeps)
+    enricher = FakeEnricher(scenario())
+    enricher.limiter = enricher._client.limiter = RealLimiter(limiter)
+    w = PivotWalker(enricher, PivotOptions(wait=wait, **options), policy=DOC_POLICY,
+                    warn=(warnings.append if warnings is not None else None), clock=clock,
+                    sleep=sleeps)
+    return w, enricher, sleeps
+
+
+def test_wait_lets_a_public_key_finish_the_walk(tmp_path):
+    """2 calls a minute, 7 needed: with wait=300 the walk waits three times for the window
+    and ends with every node fetched, the edges of an unlimited budget and no throttled
+    row."""
+    free, free_enr = walker(depth=2)
+    expected = edges(free.pivot("seed.example"))
+    warnings = []
+    w, enr, sleeps = waiting_walker(tmp_path, 2, 300, depth=2, warnings=warnings)
+    rows = w.pivot("seed.example")
+    assert edges(rows) == expected
+    assert len(enr.calls) == len(free_enr.calls) == 7
+    assert not [r for r in rows if r["vt_status"] == "throttled"] and enr.queue.items == []
+    assert len(sleeps.delays) == 3 and all(50 < d <= 61 for d in sleeps.delays)
+    assert w.stats.waited == pytest.approx(sum(sleeps.delays))
+    assert not [m for m in warnings if "stopped calling" in m]
+
+
+def test_a_wait_too_short_for_the_window_throttles_as_without_it(tmp_path):
+    warnings = []
+    w, enr, sleeps = waiting_walker(tmp_path, 2, 30, depth=2, warnings=warnings)
+    rows = w.pivot("seed.example")
+    assert sleeps.delays == []  # the window frees a call in ~60 s: more than wait=30
+    assert len(enr.calls) == 2
+    assert [r["vt_status"] for r in rows].count("throttled") >= 1
+    assert any("stopped calling VirusTotal" in m and "wait=30" in m for m in warnings)
+
+
+def test_wait_never_waits_for_a_spent_daily_budget(tmp_path):
+    warnings = []
+    w, enr, sleeps = waiting_walker(tmp_path, 100, 600, per_day=2, depth=2,
+                                    warnings=warnings)
+    rows = w.pivot("seed.example")
+    assert sleeps.delays == [] and len(enr.calls) == 2
+    throttled = [r for r in rows if r["vt_status"] == "throttled"]
+    assert throttled and all(r["vt_error"].startswith("[VTP-E021]") for r in throttled)
+    assert any("stopped calling VirusTotal" in m for m in warnings)
+
+
+def test_wait_is_shared_by_the_seeds_of_a_search(tmp_path):
+    """One budget of waiting per search: the second seed has what the first left."""
+    w, enr, sleeps = waiting_walker(tmp_path, 2, 70, depth=2)
+    w.pivot("seed.example")   # 7 calls at 2 a minute: one ~60 s wait, then ~10 s left
+    assert len(sleeps.delays) == 1 and w.wait_left < 11
+    rows = w.pivot("other.example")
+    assert len(sleeps.delays) == 1  # the next minute is farther than what is left
+    assert any(r["vt_status"] == "throttled" for r in rows)

@@ -272,6 +272,20 @@ def test_a_tiny_daily_budget_stops_mid_walk_without_failing(vt, tmp_path):
     assert answer.metrics()["throttled_nodes"][3] == 2
 
 
+def test_wait_does_not_wait_for_a_spent_daily_budget(vt, tmp_path):
+    """wait= waits for the minute window only: with the day spent the search ends at once,
+    as it does without the option."""
+    answer = ok(pivot(["wait=600", "d", "depth=2"], [{"d": "seed.example"}],
+                      make_env(tmp_path, vt, VTPIVOT_PER_DAY=3)))
+    log = open(os.path.join(str(tmp_path), "var", "log", "splunk", "vtpivot.log")).read()
+    done = [line for line in log.splitlines() if "pivot_done" in line]
+    assert len(done) == 1 and " waited=0.0" in done[0]
+    assert vt.total_calls == 3
+    assert len([r for r in answer.records if r["vt_status"] == "throttled"]) == 2
+    assert any("stopped calling VirusTotal after waiting 0 s of wait=600" in w
+               for w in answer.warnings())
+
+
 def test_virustotal_quota_exceeded_mid_walk(fake_vt_factory, dataset, tmp_path):
     # VirusTotal's own public quota (4/minute) with the app's limiter off.
     vt = fake_vt_factory(dataset=dataset)

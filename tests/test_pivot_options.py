@@ -27,7 +27,7 @@ def test_defaults():
     parsed = parse("domain")
     assert parsed.field == "domain"
     assert parsed.options == PivotOptions(kind="auto", depth=1, relationships=(), limit=10,
-                                          max_nodes=300)
+                                          max_nodes=300, wait=0)
     assert parsed.options.relationships_for("domain") == DEFAULT_RELATIONSHIPS["domain"]
     assert parsed.logging_level == ""
 
@@ -45,9 +45,10 @@ def test_options_before_or_after_the_field(line):
 
 def test_all_options():
     parsed = parse("relationships=Resolutions,subdomains,,resolutions max_nodes=2000 "
-                   "limit=40 depth=3 logging_level=debug type=domain q")
+                   "limit=40 depth=3 logging_level=debug type=domain q wait=600")
     assert parsed.options.relationships == ("resolutions", "subdomains")
     assert (parsed.options.max_nodes, parsed.options.limit, parsed.options.depth) == (2000, 40, 3)
+    assert parsed.options.wait == 600
     assert parsed.logging_level == "DEBUG"
     # a list applies, per node type, the names valid for it
     assert parsed.options.relationships_for("ip") == ("resolutions",)
@@ -63,6 +64,9 @@ def test_all_options():
     ("domain limit=0", "limit must be from 1 to 40"),
     ("domain max_nodes=0", "max_nodes must be from 1 to 2000"),
     ("domain max_nodes=2001", "max_nodes must be from 1 to 2000"),
+    ("domain wait=601", "wait must be from 0 to 600"),
+    ("domain wait=-1", "wait must be from 0 to 600"),
+    ("domain wait=1.5", "wait must be a whole number"),
     ("domain type=url", "type must be one of auto, domain, ip, hash"),
     ("domain logging_level=LOUD", "logging_level must be one of"),
     ("domain relationships=comments", "unknown relationship 'comments'"),

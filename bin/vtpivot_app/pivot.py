@@ -104,6 +104,7 @@ class PivotOptions:
     relationships: tuple = ()     # () = DEFAULT_RELATIONSHIPS per kind
     limit: int = 10
     max_nodes: int = 300
+    wait: int = 0                 # seconds the walk may wait for the per-minute budget
 
     def relationships_for(self, kind):
         if not self.relationships:
@@ -121,6 +122,7 @@ class PivotStats:
     walks: int = 0
     seeds: int = 0
     elapsed: float = 0.0
+    waited: float = 0.0           # seconds spent waiting for the per-minute budget (wait=)
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -185,12 +187,14 @@ class PivotWalker:
     """One per search: holds the memo shared by every seed of the search."""
 
     def __init__(self, enricher, options, policy=DEFAULT_POLICY, classifier=None,
-                 warn=None, clock=time.time):
+                 warn=None, clock=time.time, sleep=time.sleep):
         self.enricher = enricher
         self.options = options
         self.classify = classifier or (lambda raw, kind=None: classify(raw, kind, policy))
         self.warn = warn or (lambda message: None)
         self.clock = clock
+        self.sleep = sleep
+        self.wait_left = float(options.wait)  # what is left of wait= for this search
         self.stats = PivotStats()
         self.store = getattr(enricher, "store", None)
         self.limiter = getattr(enricher, "limiter", None)
@@ -259,9 +263,12 @@ class PivotWalker:
             log.warning("budget estimate failed", exc_info=True)
             return needed
         if allowed < needed:
+            then = (f"It waits up to wait={self.options.wait} s for the per-minute budget, "
+                    "then goes as far as the budget allows" if self.options.wait else
+                    "The pivot goes as far as the budget allows")
             self._warn_once("budget", f"vtpivot needs up to {needed} VirusTotal calls; "
-                            f"{message}. The pivot goes as far as the budget allows: nodes "
-                            "it cannot fetch are marked vt_status=throttled and queued.")
+                            f"{message}. {then}: nodes it cannot fetch are marked "
+                            "vt_status=throttled and queued.")
         return needed
 
     # ---- the walk ----------------------------------------------------------------------
@@ -367,40 +374,46 @@ class PivotWalker:
         key = (node.kind, node.id.lower(), rel, full)
         if key in self._pages:
             return self._pages[key]
-        if self.out_of_budget:
-            return _Related(status="throttled", error=self.out_of_budget, cache="miss")
-        try:
-            page = self.enricher.client().get_relationship(
-                STORE_KIND[node.kind], node.id, rel, limit=self.options.limit,
-                descriptors_only=not full)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a row status
-            status, message = failure_of(exc)
-            if isinstance(exc, VTError) and exc.http_status:
-                self.stats.vt_calls += 1
-            if status == "throttled":
-                self._spent(message)
-                self.stats.throttled_nodes += 1
-            self._check_fatal(Resolution(status=status, error=message))
-            result = _Related(status=status, error=message, cache="miss")
-        else:
-            if page.from_cache:
-                self.stats.cache_hits += 1
+        while True:
+            if self.out_of_budget and not self._wait_for_minute():
+                return _Related(status="throttled", error=self.out_of_budget, cache="miss")
+            try:
+                page = self.enricher.client().get_relationship(
+                    STORE_KIND[node.kind], node.id, rel, limit=self.options.limit,
+                    descriptors_only=not full)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a row status
+                status, message = failure_of(exc)
+                if isinstance(exc, VTError) and exc.http_status:
+                    self.stats.vt_calls += 1
+                if status == "throttled":
+                    self._spent(message)
+                    if self._wait_for_minute():
+                        continue  # the minute window freed a call: ask again
+                    self.stats.throttled_nodes += 1
+                self._check_fatal(Resolution(status=status, error=message))
+                result = _Related(status=status, error=message, cache="miss")
             else:
-                self.stats.vt_calls += 1
-            items = []
-            for raw_item in page.items:
-                item = related_from_descriptor(STORE_KIND[node.kind], node.id, rel, raw_item)
-                if item is None:
-                    continue
-                stats = _item_stats(node.kind, raw_item)
-                if stats is not None:
-                    item["malicious"] = int(stats.get("malicious", 0) or 0)
-                    item["suspicious"] = int(stats.get("suspicious", 0) or 0)
-                items.append(item)
-            result = _Related(items=items[:self.options.limit],
-                              cache="hit" if page.from_cache else "miss")
-        self._pages[key] = result
-        return result
+                result = self._page_result(node, rel, page)
+            self._pages[key] = result
+            return result
+
+    def _page_result(self, node, rel, page):
+        if page.from_cache:
+            self.stats.cache_hits += 1
+        else:
+            self.stats.vt_calls += 1
+        items = []
+        for raw_item in page.items:
+            item = related_from_descriptor(STORE_KIND[node.kind], node.id, rel, raw_item)
+            if item is None:
+                continue
+            stats = _item_stats(node.kind, raw_item)
+            if stats is not None:
+                item["malicious"] = int(stats.get("malicious", 0) or 0)
+                item["suspicious"] = int(stats.get("suspicious", 0) or 0)
+            items.append(item)
+        return _Related(items=items[:self.options.limit],
+                        cache="hit" if page.from_cache else "miss")
 
     # ---- nodes -------------------------------------------------------------------------
     def _resolve_nodes(self, nodes):
@@ -415,7 +428,8 @@ class PivotWalker:
 
     def _resolve(self, wanted):
         """{(kind, value): Resolution}; memo first, then only as many misses as the budget
-        lets leave now (the rest: stale from the store, or throttled and queued)."""
+        lets leave now, and more after each wait for the minute window (wait=); the rest:
+        stale from the store, or throttled and queued."""
         out, todo = {}, []
         for kind, value, ind in wanted:
             if (kind, value) in self._resolutions:
@@ -440,22 +454,74 @@ class PivotWalker:
                 if allowed < len(misses):
                     reason = self._throttle_reason(message, len(misses))
         held = misses[allowed:]
-        send = [t for t in todo if t not in held]
-        results = self.enricher.resolve([t[2] for t in send]) if send else {}
-        for kind, value, _ in send:
-            res = results.get((kind, value)) or Resolution(
-                status="error", error="[VTP-E030] no answer for this indicator")
-            self._count(res)
-            if res.status == "throttled" or (res.cache == "stale" and res.error[1:9]
-                                              in THROTTLE_CODES):
-                self._spent(res.error)
-            out[(kind, value)] = self._resolutions[(kind, value)] = res
+        retry = self._send([t for t in todo if t not in held], out)
+        held = retry + held
+        while held and self._wait_for_minute():
+            allowed = len(held)
+            try:
+                allowed = min(allowed, self.limiter.estimate(len(held))[0])
+            except Exception:  # noqa: BLE001
+                log.warning("budget estimate failed", exc_info=True)
+            batch, held = held[:max(allowed, 1)], held[max(allowed, 1):]
+            held = self._send(batch, out) + held
+        if held and not reason:
+            reason = self.out_of_budget or self._throttle_reason(
+                "the per-minute budget is spent", len(held))
         for kind, value, _ in held:
             res = self._held(kind, value, entries.get((kind, value)), reason)
             out[(kind, value)] = self._resolutions[(kind, value)] = res
         if held:
             self._spent(reason)
+            self._stop_warning()
         return out
+
+    def _send(self, batch, out):
+        """Resolve `batch` (calls the budget lets leave); the ones our own per-minute budget
+        refused come back to wait for it when wait= allows, else are answered throttled."""
+        results = self.enricher.resolve([t[2] for t in batch]) if batch else {}
+        retry = []
+        for kind, value, ind in batch:
+            res = results.get((kind, value)) or Resolution(
+                status="error", error="[VTP-E030] no answer for this indicator")
+            if res.status == "throttled" and res.error[1:9] == "VTP-E020" and self.wait_left > 0:
+                self._spent(res.error)
+                retry.append((kind, value, ind))
+                continue
+            self._count(res)
+            if res.status == "throttled" or (res.cache == "stale" and res.error[1:9]
+                                              in THROTTLE_CODES):
+                self._spent(res.error)
+            out[(kind, value)] = self._resolutions[(kind, value)] = res
+        return retry
+
+    def _wait_for_minute(self):
+        """With wait=<seconds>: when the only window short of calls is the minute one (the
+        day and the month have room, VirusTotal has not refused the key), sleep until it
+        frees a call, within what is left of `wait`. True when calls may leave again."""
+        if self.wait_left <= 0 or self.limiter is None or not hasattr(self.limiter,
+                                                                       "remaining"):
+            return False
+        try:
+            left = self.limiter.remaining()
+        except Exception:  # noqa: BLE001 - no wait is better than a failed search
+            log.warning("budget check failed", exc_info=True)
+            left = {}
+        minute = left.get("minute")
+        if (minute is None or left.get("circuit_open_until")
+                or any(left.get(window) == 0 for window in ("day", "month"))):
+            self._stop_warning()
+            return False
+        # at least a tick per wait, so that a budget taken by other searches ends the loop
+        delay = 0.05 if minute > 0 else max(
+            0.05, (left.get("resets") or {}).get("minute", 0) - self.clock() + 0.05)
+        if delay > self.wait_left:
+            self._stop_warning()
+            return False
+        self.sleep(delay)
+        self.wait_left -= delay
+        self.stats.waited += delay
+        self.out_of_budget = ""
+        return True
 
     def _held(self, kind, value, entry, reason):
         """A miss the budget cannot pay for now: stale beats nothing, else throttled."""
@@ -530,9 +596,17 @@ class PivotWalker:
     def _spent(self, message):
         if not self.out_of_budget:
             self.out_of_budget = message.replace(" (queued for background enrichment)", "")
-            self._warn_once("throttled", "vtpivot stopped calling VirusTotal: "
-                            f"{self.out_of_budget}. Nodes not in the cache are marked "
-                            "vt_status=throttled and queued for background enrichment.")
+            if self.wait_left <= 0:
+                self._stop_warning()
+
+    def _stop_warning(self):
+        if not self.out_of_budget:
+            return
+        waited = (f" after waiting {self.stats.waited:.0f} s of wait={self.options.wait}"
+                  if self.options.wait else "")
+        self._warn_once("throttled", f"vtpivot stopped calling VirusTotal{waited}: "
+                        f"{self.out_of_budget}. Nodes not in the cache are marked "
+                        "vt_status=throttled and queued for background enrichment.")
 
     def _throttle_reason(self, message, needed):
         """The code of the window that cannot pay for `needed` calls."""

@@ -15,11 +15,12 @@ from .errors import OptionError, VTPivotError
 from .pivot import KINDS, OUTPUT_FIELDS, PUBLIC_RELATIONSHIPS, VALID_RELATIONSHIPS, PivotOptions
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-OPTION_NAMES = ("type", "depth", "relationships", "limit", "max_nodes", "logging_level")
-RANGES = {"depth": (1, 3), "limit": (1, 40), "max_nodes": (1, 2000)}
+OPTION_NAMES = ("type", "depth", "relationships", "limit", "max_nodes", "wait",
+                "logging_level")
+RANGES = {"depth": (1, 3), "limit": (1, 40), "max_nodes": (1, 2000), "wait": (0, 600)}
 TYPES = ("auto",) + KINDS
 SYNTAX = ("vtpivot [type=auto|domain|ip|hash] [depth=1..3] [relationships=<list>] "
-          "[limit=1..40] [max_nodes=1..2000] [logging_level=<level>] <field>")
+          "[limit=1..40] [max_nodes=1..2000] [wait=0..600] [logging_level=<level>] <field>")
 
 
 @dataclass
