@@ -255,13 +255,9 @@ class PivotWalker:
     def check_budget(self, raw_values):
         """Warn once (through `warn`) when the budget cannot pay for the walk now."""
         needed = self.calls_needed(raw_values)
-        if not needed or self.limiter is None or not hasattr(self.limiter, "estimate"):
+        if not needed:
             return needed
-        try:
-            allowed, message = self.limiter.estimate(needed)
-        except Exception:  # noqa: BLE001 - a warning must never fail the search
-            log.warning("budget estimate failed", exc_info=True)
-            return needed
+        allowed, message = self._estimate(needed)
         if allowed < needed:
             then = (f"It waits up to wait={self.options.wait} s for the per-minute budget, "
                     "then goes as far as the budget allows" if self.options.wait else
@@ -445,24 +441,16 @@ class PivotWalker:
         reason = self.out_of_budget
         if misses and reason:
             allowed = 0
-        elif misses and self.limiter is not None and hasattr(self.limiter, "estimate"):
-            try:
-                allowed, message = self.limiter.estimate(len(misses))
-            except Exception:  # noqa: BLE001
-                log.warning("budget estimate failed", exc_info=True)
-            else:
-                if allowed < len(misses):
-                    reason = self._throttle_reason(message, len(misses))
+        elif misses:
+            allowed, message = self._estimate(len(misses))
+            if allowed < len(misses):
+                reason = self._throttle_reason(message, len(misses))
         held = misses[allowed:]
         retry = self._send([t for t in todo if t not in held], out)
         held = retry + held
         while held and self._wait_for_minute():
-            allowed = len(held)
-            try:
-                allowed = min(allowed, self.limiter.estimate(len(held))[0])
-            except Exception:  # noqa: BLE001
-                log.warning("budget estimate failed", exc_info=True)
-            batch, held = held[:max(allowed, 1)], held[max(allowed, 1):]
+            allowed = max(1, self._estimate(len(held))[0])
+            batch, held = held[:allowed], held[allowed:]
             held = self._send(batch, out) + held
         if held and not reason:
             reason = self.out_of_budget or self._throttle_reason(
@@ -474,6 +462,18 @@ class PivotWalker:
             self._spent(reason)
             self._stop_warning()
         return out
+
+    def _estimate(self, needed):
+        """The limiter's (calls that may leave now, message); all of them, when there is no
+        limiter or it fails (an estimate must never fail the search)."""
+        if self.limiter is None or not hasattr(self.limiter, "estimate"):
+            return needed, ""
+        try:
+            allowed, message = self.limiter.estimate(needed)
+        except Exception:  # noqa: BLE001
+            log.warning("budget estimate failed", exc_info=True)
+            return needed, ""
+        return min(allowed, needed), message
 
     def _send(self, batch, out):
         """Resolve `batch` (calls the budget lets leave); the ones our own per-minute budget
