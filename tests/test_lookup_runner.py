@@ -169,7 +169,7 @@ def reference_output_rows(kind, resolution, indicator, now):
         first["age_days"] = str(int((now - created) // 86400))
     rows = [first]
     for name in lookup_runner.KIND_MULTIVALUES[kind]:
-        values = vt_objects.resolution_ids(lookup_runner.STORE_KIND[kind], record) \
+        values = vt_objects.resolution_ids(lookup_runner.STORE_KINDS[kind], record) \
             if name == "resolutions" else fields.get(name)
         for index, value in enumerate((values or ())[:lookup_view.MULTIVALUE_CAP]):
             if index == len(rows):
@@ -275,7 +275,7 @@ def test_layout_matches_output_rows_for_ip_and_hash():
                                                                           "zz"])):
         for header in (["query", "vt_id", "vt_status", "asn", "resolutions", "tags", "md5",
                         "names", "size", "vt_link"],
-                       list(lookup_view.COLUMNS[lookup_runner.STORE_KIND[kind]])):
+                       list(lookup_view.COLUMNS[lookup_runner.STORE_KINDS[kind]])):
             buf = io.StringIO(newline="")
             csv.writer(buf, lineterminator="\n").writerows(
                 [header] + [[query] + [""] * (len(header) - 1) for query in queries])

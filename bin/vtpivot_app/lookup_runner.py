@@ -21,7 +21,7 @@ import time
 from operator import itemgetter
 
 from . import app_logging
-from .enrichment import Resolution, resolution_for_unsendable
+from .enrichment import STORE_KINDS, Resolution, resolution_for_unsendable
 from .errors import VTPivotError
 from .indicators import IndicatorPolicy, classify, vt_link
 from .lookup_view import COLUMNS, MULTIVALUES, csv_line, first_row
@@ -29,10 +29,9 @@ from .lookup_view import SCALARS as VIEW_SCALARS
 
 LOOKUP_KINDS = {"domain": "domain", "ip": "ip", "hash": "hash"}
 NUL_PLACEHOLDER = "\udc00"  # never produced by surrogateescape decoding (only \udc80-\udcff)
-STORE_KIND = {"domain": "domain", "ip": "ip", "hash": "file"}
 # Per lookup kind: the scalar fields written on the first row, and the multivalue fields.
-SCALARS = {kind: VIEW_SCALARS[STORE_KIND[kind]] for kind in LOOKUP_KINDS}
-KIND_MULTIVALUES = {kind: MULTIVALUES[STORE_KIND[kind]] for kind in LOOKUP_KINDS}
+SCALARS = {kind: VIEW_SCALARS[STORE_KINDS[kind]] for kind in LOOKUP_KINDS}
+KIND_MULTIVALUES = {kind: MULTIVALUES[STORE_KINDS[kind]] for kind in LOOKUP_KINDS}
 STATUS_FIELDS = ("vt_status", "vt_error", "vt_cache", "vt_id")
 log = app_logging.get_logger("lookup")
 
@@ -147,7 +146,7 @@ class _Layout:
 
     def __init__(self, kind, header, q):
         self.kind = kind
-        self.store_kind = STORE_KIND[kind]
+        self.store_kind = STORE_KINDS[kind]
         self.canonical = tuple(header) == COLUMNS[self.store_kind]
         self.scalars = SCALARS[kind]
         multi = KIND_MULTIVALUES[kind]

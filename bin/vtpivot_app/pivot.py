@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 
 from . import app_logging
-from .enrichment import Resolution, resolution_for_unsendable
+from .enrichment import STORE_KINDS, Resolution, resolution_for_unsendable
 from .errors import NotFound, VTError, VTPivotError
 from .indicators import DEFAULT_POLICY, Indicator, classify
 from .vt_objects import related_from_descriptor
@@ -40,7 +40,6 @@ from .vt_objects import related_from_descriptor
 log = app_logging.get_logger("pivot")
 
 KINDS = ("domain", "ip", "hash")
-STORE_KIND = {"domain": "domain", "ip": "ip", "hash": "file"}
 FROM_STORE_KIND = {"domain": "domain", "ip": "ip", "file": "hash"}
 
 # Node-to-node relationships a public key may read (others answer 403 to it).
@@ -375,7 +374,7 @@ class PivotWalker:
                 return _Related(status="throttled", error=self.out_of_budget, cache="miss")
             try:
                 page = self.enricher.client().get_relationship(
-                    STORE_KIND[node.kind], node.id, rel, limit=self.options.limit,
+                    STORE_KINDS[node.kind], node.id, rel, limit=self.options.limit,
                     descriptors_only=not full)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a row status
                 status, message = failure_of(exc)
@@ -400,7 +399,7 @@ class PivotWalker:
             self.stats.vt_calls += 1
         items = []
         for raw_item in page.items:
-            item = related_from_descriptor(STORE_KIND[node.kind], node.id, rel, raw_item)
+            item = related_from_descriptor(STORE_KINDS[node.kind], node.id, rel, raw_item)
             if item is None:
                 continue
             stats = _item_stats(node.kind, raw_item)
@@ -533,7 +532,7 @@ class PivotWalker:
         self.stats.throttled_nodes += 1
         if self.queue is not None:
             try:
-                self.queue.push(STORE_KIND[kind], value, reason="throttled")
+                self.queue.push(STORE_KINDS[kind], value, reason="throttled")
             except Exception:  # noqa: BLE001 - the queue is a convenience
                 log.warning("could not queue %s for background enrichment", kind)
         return Resolution(status="throttled", cache="miss",
@@ -563,7 +562,7 @@ class PivotWalker:
             by_kind.setdefault(kind, []).append(value)
         for kind, values in by_kind.items():
             try:
-                found = self.store.get_many(STORE_KIND[kind], values)
+                found = self.store.get_many(STORE_KINDS[kind], values)
             except Exception:  # noqa: BLE001 - an unreadable cache is a miss
                 log.warning("object store read failed", exc_info=True)
                 continue
@@ -579,7 +578,7 @@ class PivotWalker:
         opts = self.options
         from .vt_objects import OBJECT_RELATIONSHIPS
 
-        embedded = OBJECT_RELATIONSHIPS[STORE_KIND[kind]]
+        embedded = OBJECT_RELATIONSHIPS[STORE_KINDS[kind]]
         return sum(1 for rel in opts.relationships_for(kind)
                    if rel in FULL_PAGE_RELATIONSHIPS or rel not in embedded
                    or opts.limit > EMBEDDED_PAGE_SIZE)
