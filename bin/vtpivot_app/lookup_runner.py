@@ -137,6 +137,11 @@ class LookupRunner:
         return "\n".join(lines)
 
 
+def age_days(now, created):
+    """The age_days cell: whole days since the creation date, "" when there is none."""
+    return "" if created is None else str(int((now - created) // 86400))
+
+
 class _Layout:
     """The output rows of one answer for one header, without per-row dicts: the fields of a
     kind in a fixed order, each one's column found once (this runs once per distinct
@@ -173,12 +178,10 @@ class _Layout:
         if self.canonical:
             view = resolution.lookup_view(self.store_kind)
             if view is not None:
-                created = view[1]
                 per_call = (query, resolution.record_id or indicator.value, resolution.status,
                             resolution.error, resolution.cache,
                             vt_link(indicator) if indicator.value else "")
-                lines = [first_row(self.store_kind, view, per_call, "" if created is None
-                                   else str(int((now - created) // 86400)))]
+                lines = [first_row(self.store_kind, view, per_call, age_days(now, view[1]))]
                 if view[3]:
                     start = csv_line((query,)) + ","
                     lines += [start + extra for extra in view[3]]
@@ -201,11 +204,9 @@ class _Layout:
                   resolution.record_id or indicator.value, link]
         unset = [] if link else [4]
         values += scalars
-        if created is not None:
-            values.append(str(int((now - created) // 86400)))
-        else:
+        if created is None:
             unset.append(len(values))
-            values.append("")
+        values.append(age_days(now, created))
         extra = []
         for multi, column in zip(multis, self.multi_columns):
             if not multi:
