@@ -50,10 +50,10 @@ NS_ALIAS = "alias"
 
 _log = logging.getLogger("vtpivot.object_store")
 _JSON_SEPARATORS = (",", ":")
-# The C scanner behind json.loads, called directly (_decode_rows): json.loads adds ~5 us of
-# Python-level wrapping per call (two whitespace regexes, three calls), a third of the
-# decode of a 450-byte record on a slow host. What it does not take whole (leading space,
-# BOM, bytes, trailing data, bad JSON) goes through json.loads: same result, same errors.
+# The C scanner behind json.loads, called directly on the head (_decode_rows): it reads one
+# value at an offset and stops there, leaving the record after it undecoded, without
+# json.loads' Python-level wrapping (~5 us a call on a slow host). Everything else (the
+# record, 0.1.0's entries, unreadable text) goes through json.loads, with its errors.
 _scan_json = json.decoder.JSONDecoder().scan_once
 # The stored document starts with its head and ends with its record (see the docstring).
 _HEAD_START = '{"h":'
