@@ -157,3 +157,10 @@ def test_csv_line_is_safe_across_threads():
     finally:
         sys.setswitchinterval(interval)
     assert not wrong, wrong[:3]
+
+
+def test_a_view_with_a_creation_date_that_is_no_number_is_not_a_view():
+    view = lookup_view.record_view("domain", {"fields": {"creation_date": 1_600_000_000}})
+    assert lookup_view.is_view("domain", view)
+    for bad in ("1600000000", True, [1]):
+        assert not lookup_view.is_view("domain", [view[0], bad] + view[2:]), bad

@@ -162,6 +162,7 @@ def build_view(kind, cells):
 def is_view(kind, view):
     """Whether `view` (decoded from storage) has the shape of a view of `kind`."""
     return (type(view) is list and len(view) == 5 and type(view[0]) is str
+            and (view[1] is None or type(view[1]) in (int, float))
             and type(view[2]) is str and type(view[3]) is list
             and type(view[4]) is list and len(view[4]) == len(MULTIVALUES[kind]))
 
