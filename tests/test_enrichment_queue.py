@@ -4,23 +4,16 @@ import textwrap
 
 import pytest
 
+from lookup_helpers import FakeClock
 from redis_fixture import run_workers
 from vtpivot_app.enrichment_queue import EnrichmentQueue
 
 T0 = 1_796_400_000.0
 
 
-class Clock:
-    def __init__(self, now=T0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return FakeClock(T0)
 
 
 @pytest.fixture

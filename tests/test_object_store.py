@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from lookup_helpers import FakeClock
 from vtpivot_app.object_store import NS_OBJECT, CachedObject, ObjectStore
 from vtpivot_app.storage_backends import open_backend
 
@@ -16,17 +17,9 @@ MD5, SHA1, SHA256 = "d41d8cd98f00b204e9800998ecf8427e", \
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-class Clock:
-    def __init__(self, now=T0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
