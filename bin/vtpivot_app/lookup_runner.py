@@ -150,12 +150,10 @@ class _Layout:
     the record's stored lookup view joined to the per-call cells."""
 
     def __init__(self, kind, header, q):
-        self.kind = kind
         self.store_kind = STORE_KINDS[kind]
         self.canonical = tuple(header) == COLUMNS[self.store_kind]
-        self.scalars = SCALARS[kind]
         multi = KIND_MULTIVALUES[kind]
-        fields = STATUS_FIELDS + ("vt_link",) + self.scalars + ("age_days",) + multi
+        fields = STATUS_FIELDS + ("vt_link",) + SCALARS[kind] + ("age_days",) + multi
         # An answer without a record: every field after vt_link is empty and left unset.
         self.no_record_values = [""] * (len(fields) - 5)
         self.no_record_unset = tuple(range(5, len(fields)))
